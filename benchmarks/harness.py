@@ -1,0 +1,120 @@
+"""Shared plumbing of the benchmarks: timing, peak memory, a printed table and a JSON file.
+
+Each benchmark script measures its methods with :func:`measure`, which runs one method in a
+fresh process (so its peak memory is its own), then calls :func:`report` to print a table and
+write ``benchmarks/results/<name>.json``. The book's appendix reads those files.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_per_call(fn, *, device="cpu", warmup: int = 2, min_seconds: float = 3.0, min_calls: int = 5,
+                  max_calls: int = 10_000) -> dict:
+    """Call ``fn()`` ``warmup`` times, then repeatedly for at least ``min_seconds`` and
+    ``min_calls`` calls; return the median and the spread of seconds per call."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    start = time.perf_counter()
+    while (len(times) < min_calls or time.perf_counter() - start < min_seconds) and len(times) < max_calls:
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return {"seconds_median": statistics.median(times), "seconds_min": min(times),
+            "seconds_max": max(times), "calls": len(times)}
+
+
+def _rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux, bytes on macOS
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def _child(queue, target, args, kwargs, device):
+    try:
+        torch.set_num_threads(kwargs.pop("_threads"))
+        base = _rss_mb()
+        if torch.device(device).type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        result = dict(target(*args, device=device, **kwargs))
+        result["peak_rss_mb"] = _rss_mb() - base if base else _rss_mb()
+        if torch.device(device).type == "cuda":
+            result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        queue.put(("ok", result))
+    except BaseException as exc:  # report, never hang the parent
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def measure(target, *args, device="cpu", threads: int | None = None, **kwargs) -> dict:
+    """Run ``target(*args, device=device, **kwargs)`` (a module-level function returning a dict)
+    in a fresh process; add its peak memory: the growth of the resident set over the process's
+    state after imports on CPU (``peak_rss_mb``), and ``torch.cuda.max_memory_allocated`` on a
+    GPU (``peak_gpu_mb``)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    kwargs["_threads"] = threads or torch.get_num_threads()
+    proc = ctx.Process(target=_child, args=(queue, target, args, kwargs, str(device)))
+    proc.start()
+    status, result = queue.get()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"{getattr(target, '__name__', target)} failed: {result}")
+    return result
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def report(name: str, rows: list[dict], columns: list[str], *, command: str, notes: str = "",
+           extra: dict | None = None) -> Path:
+    """Print the table and write ``benchmarks/results/<name>.json``."""
+    print_table(rows, columns)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"benchmark": name, "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+               "machine": machine(), "columns": columns, "rows": rows, "notes": notes}
+    if extra:
+        payload.update(extra)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return path

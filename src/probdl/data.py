@@ -1,0 +1,228 @@
+"""Datasets as whole tensors: MNIST (offline), its binarizations, and the 1-D regression data.
+
+MNIST is read through :class:`torchvision.datasets.MNIST` from ``<data_dir>/MNIST/raw/``, which
+holds the four official ``.gz`` files (shipped in the repository's ``data/``). Their md5 sums are
+checked here first, so a missing or corrupt file is a clear error at once, never a download
+attempt: with every file verified, torchvision only extracts them.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import config
+
+# The official gzip files: md5 as torchvision checks them (see data/README.md).
+MNIST_GZ_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+# What torchvision extracts them to, next to them.
+MNIST_RAW_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+BINARIZED_FILE = "binarized_mnist/binarized_mnist.npz"
+BINARIZED_SHA256 = "7a049ae3a0d88e964af4b41bbdb14e4303595e1c5de65f8bd2455cdcebb3514b"
+
+N_TRAIN, N_VALID = 50_000, 10_000  # the fixed split of MNIST's 60,000 training images
+SPLITS = ("train", "valid", "test", "train_full")
+
+
+class DataFileError(RuntimeError):
+    """A dataset file is missing or does not have the expected checksum."""
+
+
+_verified: dict[tuple, bool] = {}
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fix_hint(name: str) -> str:
+    return (
+        f"Restore {name} from a fresh clone of the workbook (it ships in data/), or point "
+        f"PROBDL_DATA at a folder that holds it (data directory now: {config.data_dir()}); "
+        "the sources and checksums are listed in data/README.md."
+    )
+
+
+def verify_file(path: Path, expected: str, algorithm: str = "md5") -> Path:
+    """Check that ``path`` exists and has the expected checksum; raise :class:`DataFileError`
+    naming the file, the expected checksum and the fix otherwise. Results are cached per
+    (path, size, mtime), so each file is hashed once per process."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(
+            f"missing data file {path} (expected {algorithm} {expected}). {_fix_hint(path.name)}"
+        )
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, expected)
+    if _verified.get(key):
+        return path
+    actual = _digest(path, algorithm)
+    if actual != expected:
+        raise DataFileError(
+            f"corrupt data file {path}: {algorithm} is {actual}, expected {expected}. "
+            f"{_fix_hint(path.name)}"
+        )
+    _verified[key] = True
+    return path
+
+
+def mnist_raw_dir(root: Path | None = None) -> Path:
+    return Path(root or config.data_dir()) / "MNIST" / "raw"
+
+
+def _prepare_mnist(root: Path) -> None:
+    raw = mnist_raw_dir(root)
+    for name, md5 in MNIST_GZ_MD5.items():
+        verify_file(raw / name, md5)
+    # Extracted copies are a cache: a damaged one is removed and extracted again from the
+    # verified .gz (torchvision only checks that they exist).
+    for name, md5 in MNIST_RAW_MD5.items():
+        path = raw / name
+        if path.exists():
+            try:
+                verify_file(path, md5)
+            except DataFileError:
+                warnings.warn(f"{path} is damaged; extracting it again from {name}.gz", stacklevel=3)
+                path.unlink()
+
+
+_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _mnist_tensors(train: bool, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (str(root), train)
+    if key not in _cache:
+        from torchvision.datasets import MNIST
+
+        _prepare_mnist(root)
+        # Every .gz is verified, so download=True only extracts; nothing is fetched.
+        try:
+            ds = MNIST(root=str(root), train=train, download=True)
+        except (PermissionError, OSError) as exc:
+            raise DataFileError(
+                f"could not extract MNIST in {mnist_raw_dir(root)} ({exc}); the folder must be "
+                "writable, or copy data/ somewhere writable and set PROBDL_DATA to it"
+            ) from exc
+        _cache[key] = (ds.data, ds.targets)
+    return _cache[key]
+
+
+def _subset(n: int | None, total: int, what: str) -> int:
+    if n is None:
+        return total
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if n > total:
+        raise ValueError(f"asked for {n} examples of {what}, which has {total}")
+    return int(n)
+
+
+def load_mnist(split: str = "train", n: int | None = None, flatten: bool = True,
+               device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST images as float32 in [0, 1] and labels as int64, as whole tensors.
+
+    ``split``: ``train`` (the first 50,000 training images), ``valid`` (the last 10,000),
+    ``test`` (the 10,000 test images) or ``train_full`` (all 60,000). ``n`` keeps the first
+    ``n`` examples (profiles size subsets this way). ``flatten`` gives (N, 784), else
+    (N, 28, 28). ``device`` defaults to CPU.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
+    root = config.data_dir()
+    images, labels = _mnist_tensors(split != "test", root)
+    if split == "train":
+        images, labels = images[:N_TRAIN], labels[:N_TRAIN]
+    elif split == "valid":
+        images, labels = images[N_TRAIN:N_TRAIN + N_VALID], labels[N_TRAIN:N_TRAIN + N_VALID]
+    k = _subset(n, len(images), f"MNIST {split}")
+    x = images[:k].to(torch.float32).div_(255.0)
+    if flatten:
+        x = x.reshape(k, -1)
+    y = labels[:k].clone()
+    if device is not None:
+        x, y = x.to(device), y.to(device)
+    return x, y
+
+
+# --- binarization ---------------------------------------------------------------------------
+
+def _check_unit_interval(x: torch.Tensor, what: str) -> None:
+    if not torch.is_tensor(x) or not x.is_floating_point():
+        raise TypeError(f"{what} expects a floating-point tensor of grey levels in [0, 1]")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"{what} expects grey levels in [0, 1]; got values in "
+                         f"[{x.min().item():.3g}, {x.max().item():.3g}] (divide uint8 pixels by 255)")
+
+
+def binarize_threshold(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Pixels above ``threshold`` become 1, the rest 0 (what the exercises ask for)."""
+    _check_unit_interval(x, "binarize_threshold")
+    return (x > threshold).to(x.dtype)
+
+
+def binarize_dynamic(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A fresh Bernoulli draw per pixel with probability equal to its grey level. Applied to each
+    minibatch (``fit(..., transform=binarize_dynamic)``) it is a new binarization every epoch."""
+    _check_unit_interval(x, "binarize_dynamic")
+    return torch.bernoulli(x, generator=generator)
+
+
+def load_binarized_mnist(split: str = "train", n: int | None = None,
+                         device: torch.device | str | None = None) -> torch.Tensor:
+    """The static binarized MNIST (50,000 / 10,000 / 10,000; one fixed Bernoulli draw), the split
+    NADE and VAE papers report test log-likelihoods on. Returns float32 (N, 784) of 0/1."""
+    splits = ("train", "valid", "test")
+    if split not in splits:
+        raise ValueError(f"unknown split {split!r}; the static binarized MNIST has {', '.join(splits)}")
+    path = verify_file(config.data_dir() / BINARIZED_FILE, BINARIZED_SHA256, "sha256")
+    key = (str(path), "binarized", split)
+    if key not in _cache:
+        with np.load(path) as archive:
+            _cache[key] = (torch.from_numpy(archive[split].astype(np.float32)), None)
+    x = _cache[key][0]
+    k = _subset(n, len(x), f"binarized MNIST {split}")
+    x = x[:k].clone()
+    return x.to(device) if device is not None else x
+
+
+# --- the regression data of the Bayes-by-Backprop exercise ----------------------------------
+
+def regression_curve(x: torch.Tensor) -> torch.Tensor:
+    """The noise-free curve x + 0.3 sin(2 pi x) + 0.3 sin(4 pi x)."""
+    return x + 0.3 * torch.sin(2 * math.pi * x) + 0.3 * torch.sin(4 * math.pi * x)
+
+
+def regression_data(n: int = 100, low: float = 0.0, high: float = 0.5, noise_var: float = 0.02,
+                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points of y = x + 0.3 sin(2 pi (x+v)) + 0.3 sin(4 pi (x+v)) + v, v ~ N(0, noise_var)
+    (``noise_var`` is the variance), x uniform on [low, high]. Returns (x, y), each (n, 1)
+    float32, from a generator seeded with ``seed``."""
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    if not high > low:
+        raise ValueError(f"need low < high, got [{low}, {high}]")
+    if noise_var < 0:
+        raise ValueError(f"noise_var is a variance and must be >= 0, got {noise_var}")
+    g = torch.Generator().manual_seed(seed)
+    x = low + (high - low) * torch.rand(n, 1, generator=g)
+    v = math.sqrt(noise_var) * torch.randn(n, 1, generator=g)
+    y = x + 0.3 * torch.sin(2 * math.pi * (x + v)) + 0.3 * torch.sin(4 * math.pi * (x + v)) + v
+    return x, y
