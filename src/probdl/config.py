@@ -31,9 +31,9 @@ DEFAULT_PROFILE = "book"
 #: Keys are the chapter's own (subset sizes, epochs, hidden units, Monte Carlo samples ...).
 SIZES: dict[str, dict[str, dict]] = {
     "setup": {
-        "smoke": {"n_show": 8},
-        "book": {"n_show": 12},
-        "paper": {"n_show": 12},
+        "smoke": {"n_show": 8, "n_train": 2_000, "epochs": 1, "max_test_error": 0.3, "n_regression": 100},
+        "book": {"n_show": 12, "n_train": 50_000, "epochs": 3, "max_test_error": 0.1, "n_regression": 100},
+        "paper": {"n_show": 12, "n_train": 50_000, "epochs": 3, "max_test_error": 0.1, "n_regression": 100},
     },
     # Each chapter fills in its own row (the keys are the chapter's own).
     "elbo": {"smoke": {}, "book": {}, "paper": {}},

@@ -33,13 +33,18 @@ def smooth(values, window: int) -> np.ndarray:
 
 def plot_curves(history, names: Sequence[str], *, evals: Sequence[str] = (), smooth_window: int | None = None,
                 axes=None, title: str | None = None, xlabel: str = "step"):
-    """One panel per step term in ``names`` (raw and smoothed), with the evaluation terms in
-    ``evals`` drawn as markers on the panel of the same name, or their own panels."""
-    names = list(names)
-    extra = [e for e in evals if e not in names]
-    panels = names + extra
+    """One panel per name: the step term of that name (raw, and smoothed over ``smooth_window``
+    steps) and/or the evaluation term of that name (markers). Names in ``evals`` that are not in
+    ``names`` get panels of their own. A name that is neither recorded is a KeyError."""
+    panels = list(names) + [e for e in evals if e not in names]
     if not panels:
         raise ValueError("plot_curves needs at least one term name")
+    step_names = set(history.steps[-1]) if history.steps else set()
+    eval_names = set().union(*history.evals) if history.evals else set()
+    missing = [p for p in panels if p not in step_names and p not in eval_names]
+    if missing:
+        raise KeyError(f"cannot plot {missing}: recorded step terms {sorted(step_names - {'step', 'epoch'})}, "
+                       f"evaluation terms {sorted(eval_names - {'step'})}")
     if axes is None:
         ncol = min(len(panels), 4)
         nrow = math.ceil(len(panels) / ncol)
@@ -52,16 +57,17 @@ def plot_curves(history, names: Sequence[str], *, evals: Sequence[str] = (), smo
     window = smooth_window or max(1, len(steps) // 50)
     for ax, name in zip(axes, panels):
         ax.clear()
-        if name in names and history.steps:
+        both = name in step_names and name in eval_names
+        if name in step_names:
             v = _np(history.values(name))
             ax.plot(steps, v, color="C0", alpha=0.25, lw=0.8)
-            ax.plot(steps, smooth(v, window), color="C0", lw=1.5, label="train" if name in evals else None)
-        if name in evals and history.evals:
+            ax.plot(steps, smooth(v, window), color="C0", lw=1.5, label="training steps" if both else None)
+        if name in eval_names:
             ev = [r for r in history.evals if name in r]
             ax.plot([r["step"] for r in ev], [r[name] for r in ev], "o-", color="C3", ms=3,
-                    label="evaluation")
-            if name in names:
-                ax.legend(fontsize=8)
+                    label="evaluation" if both else None)
+        if both:
+            ax.legend(fontsize=8)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
@@ -106,6 +112,9 @@ class LiveCurves:
     def update(self, history) -> None:
         if not self.live or not history.steps:
             return
+        recorded = set(history.steps[-1]).union(*history.evals) if history.evals else set(history.steps[-1])
+        if any(n not in recorded for n in self.names):
+            return  # e.g. an evaluation term before the first evaluation
         now = time.monotonic()
         if now - self._last < self.every_s:
             return
@@ -121,9 +130,6 @@ class LiveCurves:
     def close(self, history) -> None:
         if not history.steps:
             return
-        missing = [n for n in self.names if n not in history.steps[-1]]
-        if missing:
-            raise KeyError(f"cannot plot {missing}: the objective returns {', '.join(history.names())}")
         self._draw(history)
         if _in_notebook():
             from IPython.display import display
