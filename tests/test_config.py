@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from probdl import config
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for var in ("PROBDL_PROFILE", "CI", "PROBDL_DEVICE", "PROBDL_DATA", "PROBDL_PROGRESS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_default_profile_is_book_and_smoke_on_ci(monkeypatch):
+    assert config.profile() == "book"
+    monkeypatch.setenv("CI", "true")
+    assert config.profile() == "smoke"
+    monkeypatch.setenv("CI", "false")
+    assert config.profile() == "book"
+
+
+def test_explicit_profile_wins_over_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("PROBDL_PROFILE", "paper")
+    assert config.profile() == "paper"
+    monkeypatch.setenv("PROBDL_PROFILE", " Book ")
+    assert config.profile() == "book"
+
+
+@pytest.mark.parametrize("bad", ["fast", "smok", "full"])
+def test_unknown_profile_lists_valid_names(monkeypatch, bad):
+    monkeypatch.setenv("PROBDL_PROFILE", bad)
+    with pytest.raises(ValueError) as err:
+        config.profile()
+    message = str(err.value)
+    assert repr(bad) in message and "PROBDL_PROFILE" in message
+    for name in config.PROFILES:
+        assert name in message
+
+
+def test_sizes_table_is_complete_and_consistent():
+    for chapter, rows in config.SIZES.items():
+        assert set(rows) == set(config.PROFILES), f"{chapter} lacks a profile"
+        keys = [set(rows[p]) for p in config.PROFILES]
+        assert all(k == keys[0] for k in keys), f"{chapter}: profiles define different sizes {keys}"
+    assert config.sizes("setup", "smoke")["n_train"] < config.sizes("setup", "book")["n_train"]
+    with pytest.raises(KeyError, match="known chapters"):
+        config.sizes("no-such-chapter")
+
+
+def test_sizes_returns_a_copy():
+    s = config.sizes("setup", "smoke")
+    s["n_show"] = -1
+    assert config.sizes("setup", "smoke")["n_show"] != -1
+
+
+def test_quiet_under_ci_and_smoke(monkeypatch):
+    assert not config.quiet()
+    monkeypatch.setenv("CI", "1")
+    assert config.quiet()
+    monkeypatch.setenv("PROBDL_PROGRESS", "1")
+    assert not config.quiet()
+
+
+def test_device_choice_and_override(monkeypatch):
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert config.device().type == expected
+    monkeypatch.setenv("PROBDL_DEVICE", "cpu")
+    assert config.device() == torch.device("cpu")
+    monkeypatch.setenv("PROBDL_DEVICE", "toaster")
+    with pytest.raises(ValueError, match="PROBDL_DEVICE"):
+        config.device()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_cuda_is_an_error(monkeypatch):
+    monkeypatch.setenv("PROBDL_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="no CUDA"):
+        config.device()
+
+
+def test_seed_everything_reproduces_draws():
+    import random
+
+    import numpy as np
+
+    config.seed_everything(123)
+    a = (random.random(), np.random.rand(), torch.rand(3))
+    config.seed_everything(123)
+    b = (random.random(), np.random.rand(), torch.rand(3))
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+    with pytest.raises(TypeError):
+        config.seed_everything("42")
+
+
+def test_data_dir_default_and_override(monkeypatch, tmp_path):
+    assert config.data_dir() == config.REPO_ROOT / "data"
+    assert (config.data_dir() / "MNIST" / "raw").is_dir()
+    monkeypatch.setenv("PROBDL_DATA", str(tmp_path))
+    assert config.data_dir() == tmp_path.resolve()
+
+
+def test_describe_prints_profile_and_sizes(capsys, monkeypatch):
+    monkeypatch.setenv("PROBDL_PROFILE", "smoke")
+    info = config.describe("setup", seed=7)
+    out = capsys.readouterr().out
+    assert info["profile"] == "smoke" and "smoke" in out and "n_show" in out and "7" in out
