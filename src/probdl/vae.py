@@ -1,0 +1,306 @@
+"""The variational autoencoder (auto-encoding variational Bayes) for binary images.
+
+Kingma & Welling (2014); Rezende, Mohamed & Wierstra (2014); the importance-weighted bound of
+Burda, Grosse & Salakhutdinov (2016). The chapter ``book/06_vae.ipynb`` derives every piece.
+
+* :class:`VAE`: an MLP encoder x -> (mu(x), sigma(x)) of a diagonal Gaussian q(z|x), a prior
+  N(0, I), and an MLP decoder z -> Bernoulli logits of p(x|z); ``elbo``, ``terms`` (the
+  likelihood, the surprise log p(z) - log q(z|x), the analytic KL and its Monte Carlo estimate),
+  ``log_weights`` / ``log_likelihood`` (the importance-sampled estimate of log p(x) with K
+  samples), ``iwae_bound`` (the same, differentiable, to train on), ``sample``, ``reconstruct``.
+* :func:`objective` / :func:`make_objective`: what :func:`probdl.train.fit` minimises, with the
+  terms the exercise plots.
+* :func:`linear_decoder_gradients`: the reparameterized gradients in closed form for a linear
+  Bernoulli decoder, to check autograd against.
+* :class:`LinearGaussian`: a linear-Gaussian latent model whose evidence and posterior are known
+  in closed form (the tests check the importance-weighted estimate against it).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.distributions import Bernoulli, Independent, Normal, MultivariateNormal
+
+from .vi import kl_normal, log_mean_exp, reparameterize
+
+#: Elements (samples x examples x pixels) decoded at once by the importance-sampled estimate.
+CHUNK_ELEMENTS = 1 << 23
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def check_binary(x: torch.Tensor, n_visible: int | None = None, what: str = "x") -> torch.Tensor:
+    """Raise a clear error unless ``x`` is a floating (batch, n_visible) tensor of 0s and 1s."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{what} must have shape (batch, {n_visible or 'n_visible'}); got {tuple(x.shape)} "
+                         "(flatten images with x.reshape(len(x), -1))")
+    if n_visible is not None and x.shape[1] != n_visible:
+        raise ValueError(f"{what} has {x.shape[1]} pixels per example; this model has n_visible={n_visible}")
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be floating point (0.0/1.0), got {x.dtype}")
+    if x.numel() and not bool(((x == 0) | (x == 1)).all()):
+        raise ValueError(f"the Bernoulli likelihood needs binary {what} (0 or 1); got values in "
+                         f"[{x.min().item():.3g}, {x.max().item():.3g}] that are not all 0/1. Binarize "
+                         "first: probdl.data.binarize_threshold, binarize_dynamic or load_binarized_mnist")
+    return x
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"the number of importance samples K must be an int >= 1, got {k!r}")
+    return k
+
+
+class VAE(nn.Module):
+    """A VAE for binary vectors: q(z|x) = N(mu(x), diag sigma(x)^2), p(z) = N(0, I),
+    p(x|z) = prod_d Bernoulli(x_d; sigmoid(eta_d(z))).
+
+    Encoder: ``n_layers`` hidden layers of ``n_hidden`` ReLU units, then a linear layer to
+    (mu, log sigma^2). Decoder: the same in reverse, ending in ``n_visible`` Bernoulli logits.
+    ``VAE(784, 200, 50)`` is the IWAE paper's 784-200-200-50; ``VAE(784, 400, 20, n_layers=1)``
+    the PyTorch example's 784-400-20.
+    """
+
+    def __init__(self, n_visible: int = 784, n_hidden: int = 200, n_latent: int = 50, n_layers: int = 2):
+        super().__init__()
+        for name, v in (("n_visible", n_visible), ("n_hidden", n_hidden), ("n_latent", n_latent),
+                        ("n_layers", n_layers)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        self.n_visible, self.n_hidden, self.n_latent, self.n_layers = n_visible, n_hidden, n_latent, n_layers
+        self.encoder = _mlp([n_visible] + [n_hidden] * n_layers + [2 * n_latent])
+        self.decoder = _mlp([n_latent] + [n_hidden] * n_layers + [n_visible])
+
+    def extra_repr(self) -> str:
+        arch = "-".join(str(s) for s in [self.n_visible] + [self.n_hidden] * self.n_layers + [self.n_latent])
+        return f"architecture {arch}"
+
+    # --- the distributions ---------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu(x), sigma(x)), each (batch, n_latent)."""
+        h = self.encoder(x)
+        mu, log_var = h.chunk(2, dim=-1)
+        return mu, torch.exp(0.5 * log_var)
+
+    def posterior(self, x: torch.Tensor) -> Independent:
+        """The encoding distribution q(z|x) as a ``torch.distributions`` object (batch shape (batch,))."""
+        mu, sigma = self.encode(check_binary(x, self.n_visible))
+        return Independent(Normal(mu, sigma, validate_args=False), 1)
+
+    def prior(self) -> Independent:
+        """p(z) = N(0, I) over ``n_latent`` dimensions."""
+        p = next(self.parameters())
+        zero = torch.zeros(self.n_latent, dtype=p.dtype, device=p.device)
+        return Independent(Normal(zero, torch.ones_like(zero), validate_args=False), 1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits eta(z), shape (..., n_visible)."""
+        return self.decoder(z)
+
+    def likelihood(self, z: torch.Tensor) -> Independent:
+        """p(x|z) as a ``torch.distributions`` object."""
+        return Independent(Bernoulli(logits=self.decode(z), validate_args=False), 1)
+
+    # --- the objective's terms -------------------------------------------------------------
+    def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """One reparameterized sample z = mu + sigma * eps per example; returns per-example (batch,)
+        tensors: ``log_px_z`` = log p(x|z), ``log_pz``, ``log_qz``, ``surprise`` = log p(z) - log q(z|x)
+        (a one-sample estimate of -KL), ``kl`` (the analytic KL(q(z|x) || p(z))),
+        ``elbo`` = log p(x|z) - kl and ``elbo_mc`` = log p(x|z) + surprise."""
+        check_binary(x, self.n_visible)
+        mu, sigma = self.encode(x)
+        z = reparameterize(mu, sigma, generator=generator)
+        log_px_z = self.likelihood(z).log_prob(x)
+        log_pz = self.prior().log_prob(z)
+        log_qz = Independent(Normal(mu, sigma, validate_args=False), 1).log_prob(z)
+        kl = kl_normal(mu, sigma).sum(-1)
+        return {"log_px_z": log_px_z, "log_pz": log_pz, "log_qz": log_qz, "surprise": log_pz - log_qz,
+                "kl": kl, "elbo": log_px_z - kl, "elbo_mc": log_px_z + log_pz - log_qz}
+
+    def elbo(self, x: torch.Tensor, analytic_kl: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch,) one-sample ELBO estimates in nats: log p(x|z) - KL (analytic KL, the lower-variance
+        estimator) or log p(x|z) + log p(z) - log q(z|x) (``analytic_kl=False``)."""
+        t = self.terms(x, generator=generator)
+        return t["elbo"] if analytic_kl else t["elbo_mc"]
+
+    def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
+                    chunk: int | None = None) -> torch.Tensor:
+        """(k, batch) importance log-weights log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x), computed in
+        chunks of samples so that memory stays bounded. Differentiable (reparameterized)."""
+        check_binary(x, self.n_visible)
+        k = _check_k(k)
+        mu, sigma = self.encode(x)
+        q = Independent(Normal(mu, sigma, validate_args=False), 1)
+        prior = self.prior()
+        if chunk is None:
+            chunk = max(1, CHUNK_ELEMENTS // max(1, x.shape[0] * self.n_visible))
+        out = []
+        for start in range(0, k, chunk):
+            n = min(chunk, k - start)
+            z = reparameterize(mu, sigma, n=n, generator=generator)  # (n, batch, latent)
+            out.append(self.likelihood(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z))
+        return torch.cat(out, dim=0)
+
+    def iwae_bound(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch,) the importance-weighted bound log (1/k) sum_i w_i (differentiable; k = 1 is the
+        ELBO with the Monte Carlo KL). Train on it with ``make_objective(k=..., iwae=True)``."""
+        return log_mean_exp(self.log_weights(x, k, generator=generator), dim=0)
+
+    @torch.no_grad()
+    def log_likelihood(self, x: torch.Tensor, k: int = 1000, batch_size: int = 1000,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch,) importance-sampled estimates of log p(x) in nats with ``k`` samples from q(z|x)
+        (log-mean-exp of the weights, numerically stable), over ``x`` in blocks of ``batch_size``.
+        Its expectation increases with k towards log p(x) (Burda et al. 2016)."""
+        check_binary(x, self.n_visible)
+        _check_k(k)
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.cat([log_mean_exp(self.log_weights(xb, k, generator=generator), dim=0)
+                              for xb in x.split(batch_size)])
+        finally:
+            self.train(was_training)
+
+    # --- pictures --------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, binary: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws z ~ p(z) decoded: pixel probabilities sigmoid(eta(z)) (the usual picture) or,
+        with ``binary=True``, a Bernoulli draw of x ~ p(x|z). Shape (n, n_visible)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        p = next(self.parameters())
+        z = torch.randn(n, self.n_latent, dtype=p.dtype, device=p.device, generator=generator)
+        probs = torch.sigmoid(self.decode(z))
+        return torch.bernoulli(probs, generator=generator) if binary else probs
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities of p(x | z = mu(x)): the decoded posterior mean, shape of ``x``."""
+        mu, _ = self.encode(check_binary(x, self.n_visible))
+        return torch.sigmoid(self.decode(mu))
+
+
+# --- what fit() minimises ------------------------------------------------------------------
+
+def objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
+    """The negative ELBO (analytic KL), averaged over the minibatch, with the terms the exercise
+    plots: ``elbo`` (the estimate of F), ``log_px_z``, ``surprise`` = log p(z) - log q(z|x),
+    ``kl`` (analytic) and ``kl_mc`` = -surprise (its Monte Carlo estimate). Extra batch tensors
+    (labels) are ignored."""
+    t = model.terms(x)
+    elbo = t["elbo"].mean()
+    return {"loss": -elbo, "elbo": elbo, "log_px_z": t["log_px_z"].mean(), "surprise": t["surprise"].mean(),
+            "kl": t["kl"].mean(), "kl_mc": -t["surprise"].mean()}
+
+
+def make_objective(k: int = 1, iwae: bool = False):
+    """``k = 1, iwae = False``: :func:`objective`. ``iwae = True``: minimise the negative
+    importance-weighted bound with ``k`` samples (Burda et al. 2016); ``elbo`` then records
+    that bound."""
+    _check_k(k)
+    if not iwae:
+        if k != 1:
+            raise ValueError("k > 1 samples are used by the IWAE bound; pass iwae=True")
+        return objective
+
+    def iwae_objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
+        bound = model.iwae_bound(x, k).mean()
+        return {"loss": -bound, "elbo": bound}
+
+    iwae_objective.__name__ = f"iwae_objective_k{k}"
+    return iwae_objective
+
+
+def evaluate(model: VAE, x: torch.Tensor, k: int = 1, batch_size: int = 1000,
+             generator: torch.Generator | None = None) -> float:
+    """Mean test log-likelihood estimate in nats: the one-sample ELBO (analytic KL) for k = 1,
+    the importance-sampled estimate with k samples otherwise."""
+    _check_k(k)
+    with torch.no_grad():
+        if k == 1:
+            return float(torch.cat([model.elbo(xb, generator=generator) for xb in x.split(batch_size)]).mean())
+        return float(model.log_likelihood(x, k, batch_size=batch_size, generator=generator).mean())
+
+
+def estimates_by_k(log_w: torch.Tensor, ks: Sequence[int]) -> dict[int, torch.Tensor]:
+    """From (K, batch) log-weights, the estimates of log p(x) for each k in ``ks`` (k divides K):
+    the mean over the K/k disjoint groups of k weights of their log-mean-exp, per example. For
+    k = 1 it is the Monte Carlo ELBO averaged over K samples."""
+    K = log_w.shape[0]
+    out = {}
+    for k in ks:
+        _check_k(k)
+        if K % k:
+            raise ValueError(f"k={k} does not divide the K={K} log-weights")
+        out[k] = log_mean_exp(log_w.reshape(K // k, k, -1), dim=1).mean(0)
+    return out
+
+
+# --- closed forms for checks ---------------------------------------------------------------
+
+def linear_decoder_gradients(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, mu: torch.Tensor,
+                             sigma: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradients of the one-sample objective F = log p(x|z) - KL(N(mu, sigma^2) || N(0, I)) at
+    z = mu + sigma * eps for a linear Bernoulli decoder, logits eta = W z + b, in closed form:
+
+    dF/dW = (x - s) z^T,  dF/db = x - s,  with s = sigmoid(eta), g = W^T (x - s) = d log p(x|z)/dz,
+    dF/dmu = g - mu,  dF/dsigma = g * eps - sigma + 1/sigma.
+
+    Shapes: x (D,), W (D, L), b (D,), mu, sigma, eps (L,)."""
+    z = mu + sigma * eps
+    r = x - torch.sigmoid(W @ z + b)
+    g = W.T @ r
+    return {"W": torch.outer(r, z), "b": r, "mu": g - mu, "sigma": g * eps - sigma + 1.0 / sigma}
+
+
+class LinearGaussian:
+    """p(z) = N(0, I_L), p(x|z) = N(W z + b, s^2 I_D): the evidence p(x) = N(b, W W^T + s^2 I) and
+    the posterior p(z|x) = N(m, S), S = (I + W^T W / s^2)^-1, m = S W^T (x - b) / s^2 are closed
+    forms. With q = the true posterior every importance weight equals p(x), so the estimate is
+    exact for every K."""
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, s: float):
+        self.W, self.b, self.s = W, b, float(s)
+        D, L = W.shape
+        self.D, self.L = D, L
+        self.S = torch.linalg.inv(torch.eye(L, dtype=W.dtype) + W.T @ W / self.s ** 2)
+
+    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
+        cov = self.W @ self.W.T + self.s ** 2 * torch.eye(self.D, dtype=self.W.dtype)
+        return MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
+
+    def posterior(self, x: torch.Tensor) -> MultivariateNormal:
+        m = (x - self.b) @ self.W @ self.S.T / self.s ** 2
+        return MultivariateNormal(m, covariance_matrix=self.S)
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        prior = Independent(Normal(torch.zeros(self.L, dtype=z.dtype), 1.0), 1)
+        lik = Independent(Normal(z @ self.W.T + self.b, self.s), 1)
+        return prior.log_prob(z) + lik.log_prob(x)
+
+    def log_likelihood(self, x: torch.Tensor, k: int, q=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The importance-sampled estimate log (1/k) sum_i p(x, z_i) / q(z_i), z_i ~ q (default:
+        the true posterior; any distribution with ``rsample``/``log_prob`` will do)."""
+        _check_k(k)
+        q = q if q is not None else self.posterior(x)
+        if generator is None:
+            z = q.rsample((k,))
+        else:  # a seeded draw through the Cholesky factor
+            loc, scale_tril = q.loc, q.scale_tril
+            eps = torch.randn((k, *loc.shape), dtype=loc.dtype, generator=generator)
+            z = loc + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
+        return log_mean_exp(self.log_joint(x, z) - q.log_prob(z), dim=0)

@@ -1,0 +1,240 @@
+"""Tests of probdl.vae: the mathematics (KL against Monte Carlo and torch.distributions, the
+importance-weighted estimate against quadrature and a closed-form evidence, reparameterized
+gradients against autograd), shapes, determinism and error messages."""
+import math
+
+import pytest
+import torch
+from torch.distributions import Independent, Normal, kl_divergence
+
+from probdl import config, vae
+from probdl.vi import log_mean_exp
+
+
+def _binary(n, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.full((n, d), 0.4), generator=g)
+
+
+def _small(n_visible=6, n_hidden=8, n_latent=3, seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    return vae.VAE(n_visible, n_hidden, n_latent).to(dtype)
+
+
+def test_architecture_and_shapes():
+    m = vae.VAE()
+    assert [l.out_features for l in m.encoder if hasattr(l, "out_features")] == [200, 200, 100]
+    assert [l.out_features for l in m.decoder if hasattr(l, "out_features")] == [200, 200, 784]
+    assert "784-200-200-50" in repr(m)
+    one = vae.VAE(784, 400, 20, n_layers=1)
+    assert "784-400-20" in repr(one)
+    x = _binary(7, 784).float()
+    assert m.elbo(x).shape == (7,)
+    assert m.log_likelihood(x, 3).shape == (7,)
+    assert m.log_weights(x, 5).shape == (5, 7)
+    assert m.reconstruct(x).shape == x.shape
+    r = m.reconstruct(x)
+    assert (r >= 0).all() and (r <= 1).all()
+    assert m.sample(4).shape == (4, 784)
+    s = m.sample(4, binary=True)
+    assert set(s.unique().tolist()) <= {0.0, 1.0}
+    mu, sigma = m.encode(x)
+    assert mu.shape == sigma.shape == (7, 50) and (sigma > 0).all()
+    t = m.terms(x)
+    assert set(t) >= {"log_px_z", "log_pz", "log_qz", "surprise", "kl", "elbo", "elbo_mc"}
+    assert all(v.shape == (7,) for v in t.values())
+    assert (t["log_px_z"] <= 0).all() and (t["kl"] >= 0).all()
+
+
+def test_terms_match_torch_distributions():
+    m = _small()
+    x = _binary(5, 6).double()
+    g = torch.Generator().manual_seed(3)
+    t = m.terms(x, generator=g)
+    mu, sigma = m.encode(x)
+    z = mu + sigma * torch.randn(mu.shape, dtype=mu.dtype, generator=torch.Generator().manual_seed(3))
+    q = Independent(Normal(mu, sigma), 1)
+    p = Independent(Normal(torch.zeros_like(mu), torch.ones_like(sigma)), 1)
+    logits = m.decode(z)
+    lik = (x * torch.log(torch.sigmoid(logits)) + (1 - x) * torch.log(1 - torch.sigmoid(logits))).sum(-1)
+    torch.testing.assert_close(t["log_px_z"], lik)
+    torch.testing.assert_close(t["surprise"], p.log_prob(z) - q.log_prob(z))
+    torch.testing.assert_close(t["kl"], kl_divergence(q, p))
+    torch.testing.assert_close(t["elbo"], lik - kl_divergence(q, p))
+
+
+def test_analytic_kl_against_monte_carlo():
+    m = _small(seed=1)
+    x = _binary(4, 6, seed=1).double()
+    with torch.no_grad():
+        mu, sigma = m.encode(x)
+        kl = m.terms(x)["kl"]
+        n = 200_000
+        g = torch.Generator().manual_seed(0)
+        z = mu + sigma * torch.randn((n, *mu.shape), dtype=mu.dtype, generator=g)
+        q = Independent(Normal(mu, sigma), 1)
+        p = Independent(Normal(torch.zeros_like(mu), 1.0), 1)
+        d = q.log_prob(z) - p.log_prob(z)
+        mc, se = d.mean(0), d.std(0) / math.sqrt(n)
+    assert (kl - mc).abs().max() < 4 * se.max() + 1e-6, (kl, mc, se)
+
+
+def _quadrature_log_px(m, x):
+    """log p(x) = log int N(z; 0, 1) p(x|z) dz by the trapezoid rule, for a 1-D latent."""
+    z = torch.linspace(-12, 12, 40001, dtype=torch.float64).unsqueeze(-1)
+    with torch.no_grad():
+        log_joint = m.likelihood(z.unsqueeze(1)).log_prob(x) + Normal(0.0, 1.0).log_prob(z)  # (grid, batch)
+    dz = z[1, 0] - z[0, 0]
+    return torch.logsumexp(log_joint, 0) + torch.log(dz)
+
+
+def test_importance_estimate_converges_to_quadrature_and_increases_with_k():
+    m = _small(n_visible=30, n_hidden=6, n_latent=1, seed=2)
+    with torch.no_grad():
+        m.decoder[-1].weight.mul_(4.0)  # a sharper posterior: larger gaps between the bounds
+    x = _binary(3, 30, seed=2).double()
+    exact = _quadrature_log_px(m, x)
+    g = torch.Generator().manual_seed(0)
+    big = m.log_likelihood(x, 20_000, generator=g)
+    torch.testing.assert_close(big, exact, atol=1e-2, rtol=0)
+    # On average the estimate is non-decreasing in K (Burda et al. 2016, Theorem 1) and <= log p(x):
+    # disjoint groups of k weights out of one large draw
+    with torch.no_grad():
+        log_w = m.log_weights(x, 64 * 500, generator=torch.Generator().manual_seed(0))
+        est = vae.estimates_by_k(log_w, [1, 2, 8, 64])
+        means = torch.stack([est[k] for k in (1, 2, 8, 64)])
+        elbo = m.terms(x.repeat(20_000, 1))["elbo"].reshape(20_000, -1).mean(0)
+    assert (means[1:] - means[:-1] > -1e-3).all(), means
+    assert (means <= exact + 1e-2).all(), (means, exact)
+    # K = 1 is the ELBO with the Monte Carlo KL; its average equals the analytic-KL ELBO
+    torch.testing.assert_close(means[0], elbo, atol=0.02, rtol=0)
+    gap = exact - means[0]  # KL(q || p(z|x)) > 0 for an untrained encoder
+    assert (gap > 0).all() and gap.mean() > 0.05, gap
+
+
+def test_estimate_is_exact_at_the_true_posterior_of_a_linear_gaussian_model():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(5, 2, dtype=torch.float64, generator=g)
+    b = torch.randn(5, dtype=torch.float64, generator=g)
+    model = vae.LinearGaussian(W, b, s=0.7)
+    x = torch.randn(4, 5, dtype=torch.float64, generator=g) * 2
+    exact = model.log_evidence(x)
+    for k in (1, 10, 100):
+        est = model.log_likelihood(x, k, generator=torch.Generator().manual_seed(k))
+        torch.testing.assert_close(est, exact, atol=1e-9, rtol=0)
+    # a wrong q (the prior) is below and approaches log p(x) as K grows
+    prior = torch.distributions.MultivariateNormal(torch.zeros(4, 2, dtype=torch.float64),
+                                                   covariance_matrix=torch.eye(2, dtype=torch.float64))
+    gaps = []
+    for k in (1, 100, 10_000):
+        est = torch.stack([model.log_likelihood(x, k, q=prior, generator=torch.Generator().manual_seed(r))
+                           for r in range(20)]).mean(0)
+        gaps.append((exact - est).mean().item())
+    assert gaps[0] > gaps[1] > gaps[2] > -1e-2, gaps
+
+
+def test_log_weights_chunking_and_iwae_bound():
+    m = _small()
+    x = _binary(4, 6).double()
+    a = m.log_weights(x, 10, generator=torch.Generator().manual_seed(0))
+    # chunked over samples: the same distribution of weights (different draws)
+    with torch.no_grad():
+        big = m.log_weights(x, 4000, generator=torch.Generator().manual_seed(1))
+        chunked = m.log_weights(x, 4000, generator=torch.Generator().manual_seed(2), chunk=3)
+    assert chunked.shape == big.shape == (4000, 4)
+    se = (big.var(0) / 4000 + chunked.var(0) / 4000).sqrt()
+    assert ((big.mean(0) - chunked.mean(0)).abs() < 4 * se).all()
+    # k = 1: the IWAE bound is the Monte Carlo ELBO with the same noise
+    t = m.terms(x, generator=torch.Generator().manual_seed(5))
+    iw = m.iwae_bound(x, 1, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(iw, t["elbo_mc"])
+    # estimates_by_k
+    est = vae.estimates_by_k(a, [1, 2, 5, 10])
+    torch.testing.assert_close(est[10], log_mean_exp(a, 0))
+    torch.testing.assert_close(est[1], a.mean(0))
+    with pytest.raises(ValueError, match="does not divide"):
+        vae.estimates_by_k(a, [3])
+
+
+def test_reparameterized_gradients_against_autograd():
+    g = torch.Generator().manual_seed(0)
+    D, L = 7, 3
+    x = torch.bernoulli(torch.full((D,), 0.5), generator=g).double()
+    W = torch.randn(D, L, dtype=torch.float64, generator=g).requires_grad_()
+    b = torch.randn(D, dtype=torch.float64, generator=g).requires_grad_()
+    mu = torch.randn(L, dtype=torch.float64, generator=g).requires_grad_()
+    sigma = (0.5 + torch.rand(L, dtype=torch.float64, generator=g)).requires_grad_()
+    eps = torch.randn(L, dtype=torch.float64, generator=g)
+    z = mu + sigma * eps
+    lik = torch.distributions.Bernoulli(logits=W @ z + b).log_prob(x).sum()
+    kl = kl_divergence(Normal(mu, sigma), Normal(0.0, 1.0)).sum()
+    (lik - kl).backward()
+    hand = vae.linear_decoder_gradients(x, W.detach(), b.detach(), mu.detach(), sigma.detach(), eps)
+    for name, p in (("W", W), ("b", b), ("mu", mu), ("sigma", sigma)):
+        torch.testing.assert_close(hand[name], p.grad, msg=name)
+
+
+def test_objective_terms_and_training_moves_the_elbo():
+    from probdl.train import fit
+
+    config.seed_everything(0)
+    x = _binary(256, 20, seed=4)
+    x[:, :10] = x[:, 10:]  # structure to learn
+    m = vae.VAE(20, 32, 4)
+    terms = vae.objective(m, x[:8])
+    torch.testing.assert_close(terms["loss"], -terms["elbo"])
+    torch.testing.assert_close(terms["kl_mc"], -terms["surprise"])
+    before = vae.evaluate(m, x)
+    hist = fit(m, vae.objective, x, epochs=40, batch_size=32, lr=1e-2, progress=False)
+    after = vae.evaluate(m, x)
+    assert after > before + 1, (before, after)  # the sign-flipped loss goes down
+    assert set(hist.names()) >= {"elbo", "log_px_z", "surprise", "kl", "kl_mc"}
+    iw = vae.make_objective(k=4, iwae=True)
+    out = iw(m, x[:8])
+    out["loss"].backward()
+    assert all(p.grad is not None for p in m.parameters())
+    assert vae.make_objective() is vae.objective
+
+
+def test_determinism_with_a_seed():
+    x = _binary(5, 784).float()
+    res = []
+    for _ in range(2):
+        config.seed_everything(123)
+        m = vae.VAE(784, 50, 5)
+        res.append((m.elbo(x), m.log_likelihood(x, 7), m.sample(2)))
+    for a, b in zip(*res):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    m = vae.VAE(784, 50, 5)
+    a = m.log_likelihood(x, 7, generator=torch.Generator().manual_seed(1))
+    b = m.log_likelihood(x, 7, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_errors():
+    m = vae.VAE(784, 20, 2)
+    grey = torch.rand(3, 784)
+    with pytest.raises(ValueError, match="binary"):
+        m.elbo(grey)
+    with pytest.raises(ValueError, match="binary"):
+        m.log_likelihood(grey, 10)
+    with pytest.raises(ValueError, match="shape"):
+        m.elbo(torch.zeros(784))
+    with pytest.raises(ValueError, match="n_visible=784"):
+        m.elbo(torch.zeros(3, 100))
+    with pytest.raises(TypeError, match="floating"):
+        m.elbo(torch.zeros(3, 784, dtype=torch.int64))
+    x = torch.zeros(3, 784)
+    for k in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="K must be an int >= 1"):
+            m.log_likelihood(x, k)
+    with pytest.raises(ValueError, match="K must be"):
+        m.iwae_bound(x, 0)
+    with pytest.raises(ValueError, match="K must be"):
+        vae.make_objective(k=0, iwae=True)
+    with pytest.raises(ValueError, match="iwae=True"):
+        vae.make_objective(k=5)
+    with pytest.raises(ValueError, match="positive int"):
+        vae.VAE(784, 200, 0)
+    with pytest.raises(ValueError, match="positive int"):
+        m.sample(0)
