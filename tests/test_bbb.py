@@ -1,0 +1,245 @@
+"""Tests of probdl.bbb: the mathematics of Bayes by Backprop."""
+import copy
+import math
+
+import pytest
+import torch
+from torch.distributions import Categorical, MixtureSameFamily, Normal, kl_divergence
+
+from probdl import bbb
+
+
+def test_closed_form_kl_against_torch_and_monte_carlo():
+    torch.manual_seed(0)
+    layer = bbb.BayesianLinear(5, 4, bbb.GaussianPrior(0.7), init_sigma=0.3)
+    with torch.no_grad():
+        layer.weight_rho.uniform_(-2.0, 0.5)
+    kl = layer.kl()
+    ref = sum(kl_divergence(Normal(mu, s), Normal(0.0, 0.7)).sum() for mu, s in layer.params())
+    torch.testing.assert_close(kl, ref, rtol=1e-5, atol=1e-5)
+    # Monte Carlo: KL = E_q[log q - log p] at sampled weights (the negative surprise)
+    draws = []
+    with torch.no_grad():
+        for _ in range(1500):
+            layer(torch.zeros(1, 5))
+            draws.append((layer.log_q() - layer.log_p()).item())
+    draws = torch.tensor(draws, dtype=torch.float64)
+    se = draws.std() / math.sqrt(len(draws))
+    assert abs(draws.mean() - kl.item()) < 4 * se, (draws.mean(), kl, se)
+
+
+def test_scale_mixture_log_prob_against_formula_and_torch():
+    prior = bbb.ScaleMixturePrior(0.25, math.exp(-1), math.exp(-7))
+    w = torch.linspace(-3, 3, 101, dtype=torch.float64)
+    s1, s2 = math.exp(-1), math.exp(-7)
+    direct = torch.log(0.25 * torch.exp(-w ** 2 / (2 * s1 ** 2)) / (s1 * math.sqrt(2 * math.pi))
+                       + 0.75 * torch.exp(-w ** 2 / (2 * s2 ** 2)) / (s2 * math.sqrt(2 * math.pi)))
+    torch.testing.assert_close(prior.log_prob(w), direct)
+    torch.testing.assert_close(prior.log_prob(w), prior.dist(w).log_prob(w))
+    mix = MixtureSameFamily(Categorical(probs=torch.tensor([0.25, 0.75], dtype=torch.float64)),
+                            Normal(torch.zeros(2, dtype=torch.float64), torch.tensor([s1, s2], dtype=torch.float64)))
+    torch.testing.assert_close(prior.log_prob(w.reshape(1, -1)), mix.log_prob(w.reshape(1, -1)))
+    with pytest.raises(NotImplementedError, match="closed-form"):
+        prior.kl(w, w.abs() + 1)
+
+
+def test_log_q_is_the_gaussian_density_of_the_sampled_weights():
+    torch.manual_seed(1)
+    layer = bbb.BayesianLinear(3, 2, init_sigma=0.5)
+    layer(torch.randn(4, 3))
+    w, b = layer._w
+    ref = Normal(layer.weight_mu, layer.weight_sigma).log_prob(w).sum() + \
+        Normal(layer.bias_mu, layer.bias_sigma).log_prob(b).sum()
+    torch.testing.assert_close(layer.log_q(), ref)
+    torch.testing.assert_close(layer.log_p(), Normal(0.0, 1.0).log_prob(torch.cat([w.reshape(-1), b])).sum())
+
+
+@pytest.mark.parametrize("param", ["softplus", "exp"])
+def test_parameterizations_give_the_asked_initial_sigma(param):
+    layer = bbb.BayesianLinear(3, 2, parameterization=param, init_sigma=0.05)
+    torch.testing.assert_close(layer.weight_sigma, torch.full((2, 3), 0.05))
+
+
+def test_local_reparameterization_matches_weight_sampling_moments():
+    torch.manual_seed(0)
+    x = torch.randn(3, 6)
+    layer = bbb.BayesianLinear(6, 2, init_sigma=0.4)
+    with torch.no_grad():
+        layer.weight_rho.uniform_(-1.5, 0.0)
+    n = 20000
+    with torch.no_grad():
+        lrt = copy.deepcopy(layer)
+        lrt.local_reparameterization = True
+        a = torch.stack([lrt(x) for _ in range(n)])
+        b = torch.stack([layer(x) for _ in range(n)])
+        mean = torch.nn.functional.linear(x, layer.weight_mu, layer.bias_mu)
+        var = torch.nn.functional.linear(x ** 2, layer.weight_sigma ** 2, layer.bias_sigma ** 2)
+    for s in (a, b):
+        assert torch.allclose(s.mean(0), mean, atol=4 * (var / n).sqrt().max())
+        assert torch.allclose(s.var(0), var, rtol=0.04)
+    # different examples get independent noise under local reparameterization only
+    ca = torch.corrcoef(torch.stack([a[:, 0, 0], a[:, 1, 0]]))[0, 1]
+    cb = torch.corrcoef(torch.stack([b[:, 0, 0], b[:, 1, 0]]))[0, 1]
+    assert abs(ca) < 0.03 and abs(cb) > 0.1, (ca, cb)
+
+
+def test_minibatch_estimate_is_unbiased_for_the_full_data_objective():
+    """With the same weight sample, the N/B-scaled likelihood averaged over all minibatches of
+    a partition equals the full-data likelihood; the surprise is the same in each."""
+    torch.manual_seed(0)
+    x = torch.randn(12, 2)
+    y = torch.randn(12, 1)
+    model = bbb.BayesianMLP([2, 8, 1], likelihood="gaussian", noise_std=0.5, init_sigma=0.1)
+    obj = bbb.ELBO(12)
+    gen = torch.Generator().manual_seed(3)
+    torch.manual_seed(7)
+    full = obj(model, x, y)["F"]
+    estimates, unscaled = [], []
+    for idx in torch.randperm(12, generator=gen).split(4):
+        torch.manual_seed(7)  # the same weights for every minibatch
+        estimates.append(obj(model, x[idx], y[idx])["F"])
+        torch.manual_seed(7)
+        unscaled.append(bbb.ELBO(4)(model, x[idx], y[idx])["F"])  # N = B: no N/B factor
+    torch.testing.assert_close(torch.stack(estimates).mean(), full, rtol=1e-5, atol=1e-4)
+    # a wrong scaling (no N/B) is far off
+    assert abs(torch.stack(unscaled).mean() - full) > 0.1 * abs(full)
+
+
+def test_blundell_kl_weights_sum_to_one_and_keep_the_epoch_unbiased():
+    for m in (1, 3, 10, 500, 2000):
+        w = bbb.minibatch_kl_weights(m)
+        assert torch.isfinite(w).all()
+        torch.testing.assert_close(w.sum(), torch.tensor(1.0, dtype=torch.float64))
+    w = bbb.minibatch_kl_weights(4)
+    torch.testing.assert_close(w, torch.tensor([8, 4, 2, 1], dtype=torch.float64) / 15)
+    obj = bbb.ELBO(40, kl_schedule="blundell", batch_size=10)
+    weights = [obj.weights[i] for i in range(4)]
+    assert abs(sum(weights) / 4 - 1.0) < 1e-12  # on average one whole complexity cost per step
+    with pytest.raises(ValueError, match="batch_size"):
+        bbb.ELBO(40, kl_schedule="blundell")
+
+
+def test_closed_and_mc_objectives_agree_in_expectation():
+    torch.manual_seed(0)
+    x, y = torch.randn(20, 3), torch.randint(0, 4, (20,))
+    model = bbb.BayesianMLP([3, 5, 4], bbb.GaussianPrior(0.5), init_sigma=0.2)
+    obj = bbb.ELBO(20, kl="mc")
+    with torch.no_grad():
+        closed = bbb.ELBO(20, kl="closed")(model, x, y)["surprise"]
+        mc = torch.stack([obj(model, x, y)["surprise"] for _ in range(500)])
+    torch.testing.assert_close(closed, -model.kl())
+    assert abs(mc.mean() - closed) < 4 * mc.std() / math.sqrt(500)
+
+
+def test_predictive_variance_vanishes_as_sigma_goes_to_zero():
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 7).reshape(-1, 1)
+    for lrt in (False, True):
+        model = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=1e-9, local_reparameterization=lrt)
+        mean, var = bbb.predictive(model, x, n_samples=20)
+        assert var.max() < 1e-10
+        model.set_sample(False)
+        torch.testing.assert_close(mean, model(x), atol=1e-6, rtol=0)
+        wide = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3, local_reparameterization=lrt)
+        assert bbb.predictive(wide, x, n_samples=20)[1].min() > 1e-4
+    plain = bbb.PlainMLP([1, 10, 1], likelihood="gaussian")
+    assert bbb.predictive(plain, x, 5)[1].abs().max() == 0
+
+
+def test_predictive_probabilities_sum_to_one():
+    model = bbb.BayesianMLP([4, 6, 3], init_sigma=0.5)
+    mean, var = bbb.predictive(model, torch.randn(5, 4), n_samples=10, batch_size=2)
+    torch.testing.assert_close(mean.sum(-1), torch.ones(5))
+    assert (var >= 0).all() and model.layers[0].sample
+
+
+def test_manual_gradient_matches_autograd():
+    torch.manual_seed(0)
+    x = torch.rand(16, 1)
+    y = torch.sin(6 * x)
+    model = bbb.BayesianMLP([1, 7, 7, 1], bbb.GaussianPrior(1.0), likelihood="gaussian", noise_std=0.2,
+                            parameterization="exp", init_sigma=0.1).double()
+    x, y = x.double(), y.double()
+    eps = [[torch.randn_like(mu) for mu, _ in layer.params()] for layer in model.layers]
+    grads, value = bbb.manual_gradients(model, x, y, n_data=100, eps=eps)
+    # autograd through the same sample
+    h = x
+    log_q = log_p = 0.0
+    for i, (layer, e) in enumerate(zip(model.layers, eps)):
+        w, b = layer.sample_weights(e)
+        log_q = log_q + sum(Normal(mu, s).log_prob(v).sum() for (mu, s), v in zip(layer.params(), (w, b)))
+        log_p = log_p + Normal(0.0, 1.0).log_prob(w).sum() + Normal(0.0, 1.0).log_prob(b).sum()
+        h = torch.nn.functional.linear(h, w, b)
+        if i < 2:
+            h = torch.relu(h)
+    f = Normal(h, model.noise_std).log_prob(y).sum() * 100 / 16 + log_p - log_q
+    torch.testing.assert_close(value, f.detach())
+    auto = dict(zip([n for n, _ in model.named_parameters()], torch.autograd.grad(f, list(model.parameters()))))
+    assert set(grads) == set(auto)
+    for name in auto:
+        torch.testing.assert_close(grads[name], auto[name], rtol=1e-8, atol=1e-10)
+    # the hand formula without the +1 from log q (a typical slip) is wrong
+    assert not torch.allclose(grads["layers.0.weight_rho"] - 1.0, auto["layers.0.weight_rho"])
+
+
+def test_snr_pruning_zeroes_the_lowest_fraction():
+    torch.manual_seed(0)
+    model = bbb.BayesianMLP([10, 20, 3], init_sigma=0.1)
+    before = bbb.snr(model)
+    assert before.numel() == model.num_weights()
+    pruned = copy.deepcopy(model)
+    bbb.prune_by_snr(pruned, 0.5)
+    zeros = sum((mu == 0).sum().item() for layer in pruned.layers for mu, _ in layer.params())
+    assert zeros == model.num_weights() // 2
+    assert bbb.prune_by_snr(copy.deepcopy(model), 0.0) == 0.0
+
+
+def test_training_moves_the_elbo_up():
+    torch.manual_seed(0)
+    x = torch.rand(64, 1)
+    y = x + 0.3 * torch.sin(2 * math.pi * x)
+    model = bbb.BayesianMLP([1, 16, 1], likelihood="gaussian", noise_std=0.1, init_sigma=0.01)
+    obj = bbb.ELBO(64, kl="closed")
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    first = obj(model, x, y)["F"].item()
+    for _ in range(300):
+        loss = obj(model, x, y)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        last = torch.stack([obj(model, x, y)["F"] for _ in range(20)]).mean().item()
+    assert last > first + 100
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="positive"):
+        bbb.GaussianPrior(0.0)
+    with pytest.raises(ValueError, match="positive"):
+        bbb.ScaleMixturePrior(0.5, -1.0, 0.1)
+    with pytest.raises(ValueError, match="positive"):
+        bbb.ScaleMixturePrior(0.5, 1.0, 0.0)
+    for pi in (0.0, 1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            bbb.ScaleMixturePrior(pi, 1.0, 0.1)
+    with pytest.raises(ValueError, match="closed"):
+        bbb.BayesianMLP([2, 3], bbb.GaussianPrior(1.0)) and bbb.ELBO(3, kl="exact")
+    layer = bbb.BayesianLinear(4, 2)
+    with pytest.raises(ValueError, match="got inputs with 3 features"):
+        layer(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="positive int"):
+        bbb.BayesianLinear(0, 2)
+    with pytest.raises(ValueError, match="parameterization"):
+        bbb.BayesianLinear(2, 2, parameterization="tanh")
+    with pytest.raises(ValueError, match="sizes"):
+        bbb.BayesianMLP([784])
+    model = bbb.BayesianMLP([2, 3], likelihood="gaussian")
+    with pytest.raises(ValueError, match="shape"):
+        model.log_likelihood(torch.zeros(4, 3), torch.zeros(4, 1))
+    cls = bbb.BayesianMLP([2, 3])
+    with pytest.raises(ValueError, match="int64"):
+        cls.log_likelihood(torch.zeros(4, 3), torch.zeros(4))
+    with pytest.raises(NotImplementedError):
+        bbb.BayesianMLP([2, 3], bbb.ScaleMixturePrior()).kl()
+    with pytest.raises(ValueError, match="fraction"):
+        bbb.prune_by_snr(cls, 1.0)
