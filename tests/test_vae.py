@@ -238,3 +238,12 @@ def test_errors():
         vae.VAE(784, 200, 0)
     with pytest.raises(ValueError, match="positive int"):
         m.sample(0)
+
+
+def test_iwae_schedule():
+    assert vae.IWAE_EPOCHS == 3280
+    assert vae.iwae_lr_factor(0) == 1.0
+    assert vae.iwae_lr_factor(1) == pytest.approx(10 ** (-1 / 7))  # epochs 1..3 are stage 1
+    assert vae.iwae_lr_factor(3) == pytest.approx(10 ** (-1 / 7))
+    assert vae.iwae_lr_factor(4) == pytest.approx(10 ** (-2 / 7))
+    assert vae.iwae_lr_factor(3279) == pytest.approx(0.1)

@@ -250,6 +250,26 @@ def estimates_by_k(log_w: torch.Tensor, ks: Sequence[int]) -> dict[int, torch.Te
     return out
 
 
+# --- the IWAE paper's schedule ----------------------------------------------------------
+
+#: Burda et al. (2016): 3^i epochs at learning rate 0.001 * 10^(-i/7), i = 0..7: 3,280 epochs.
+IWAE_STAGES = 8
+IWAE_EPOCHS = sum(3 ** i for i in range(IWAE_STAGES))
+
+
+def iwae_lr_factor(epoch: int) -> float:
+    """The factor on the base learning rate 0.001 in epoch ``epoch`` (0-based) of the IWAE paper's
+    schedule; use with ``torch.optim.lr_scheduler.LambdaLR`` (stepped per epoch by ``fit``)."""
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    end = 0
+    for i in range(IWAE_STAGES):
+        end += 3 ** i
+        if epoch < end:
+            return 10.0 ** (-i / 7)
+    return 10.0 ** (-(IWAE_STAGES - 1) / 7)
+
+
 # --- closed forms for checks ---------------------------------------------------------------
 
 def linear_decoder_gradients(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, mu: torch.Tensor,
