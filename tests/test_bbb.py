@@ -243,3 +243,17 @@ def test_errors():
         bbb.BayesianMLP([2, 3], bbb.ScaleMixturePrior()).kl()
     with pytest.raises(ValueError, match="fraction"):
         bbb.prune_by_snr(cls, 1.0)
+
+
+def test_error_rate_of_mean_network_and_predictive():
+    torch.manual_seed(0)
+    model = bbb.BayesianMLP([4, 3], init_sigma=1e-8)
+    x = torch.randn(50, 4)
+    model.set_sample(False)
+    y = model(x).argmax(-1)
+    model.set_sample(True)
+    assert bbb.error_rate(model, x, y) == 0.0
+    assert bbb.error_rate(model, x, (y + 1) % 3, batch_size=7) == 100.0
+    assert bbb.error_rate(model, x, y, n_samples=3) == 0.0
+    assert model.layers[0].sample and model.training
+    torch.testing.assert_close(bbb.entropy(torch.full((2, 4), 0.25)), torch.full((2,), math.log(4)))

@@ -23,6 +23,7 @@ PlainMLP(sizes, dropout=0.0)                                   the non-Bayesian 
 ELBO(n_data, n_samples=1, kl="mc"|"closed", kl_schedule="uniform"|"blundell", batch_size)
 minibatch_kl_weights(M)                                        Blundell et al.'s pi_i = 2^{M-i}/(2^M-1)
 predictive(model, x, n_samples)                                Monte Carlo predictive mean and variance
+error_rate(model, x, y, n_samples), entropy(probs)             classification error (%) and entropy (nats)
 manual_gradients(model, x, y, n_data)                          the exercise's hand-derived dF/dmu, dF/dd
 snr(model), prune_by_snr(model, fraction)                      signal-to-noise pruning of the paper
 """
@@ -314,10 +315,12 @@ class BayesianMLP(nn.Module):
 
 class PlainMLP(nn.Module):
     """The non-Bayesian baseline: the same architecture with point weights, optional dropout
-    (Srivastava et al. 2014) on the hidden units (and ``input_dropout`` on the inputs)."""
+    (Srivastava et al. 2014) on the hidden units (and ``input_dropout`` on the inputs), and for
+    regression a Gaussian likelihood whose noise scale ``learn_noise`` fits by maximum likelihood."""
 
     def __init__(self, sizes: Sequence[int], *, dropout: float = 0.0, input_dropout: float = 0.0,
-                 activation=F.relu, likelihood: str = "categorical", noise_std: float = 0.1):
+                 activation=F.relu, likelihood: str = "categorical", noise_std: float = 0.1,
+                 learn_noise: bool = False):
         super().__init__()
         sizes = _check_sizes(sizes)
         for name, p in (("dropout", dropout), ("input_dropout", input_dropout)):
@@ -328,7 +331,11 @@ class PlainMLP(nn.Module):
         self.sizes, self.likelihood, self.activation = sizes, likelihood, activation
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.dropout, self.input_dropout = dropout, input_dropout
-        self.register_buffer("log_noise", torch.tensor(math.log(_positive("noise_std", noise_std))))
+        log_noise = torch.tensor(math.log(_positive("noise_std", noise_std)))
+        if learn_noise:
+            self.log_noise = nn.Parameter(log_noise)
+        else:
+            self.register_buffer("log_noise", log_noise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.dropout(x, self.input_dropout, self.training)
@@ -464,6 +471,32 @@ def predictive(model: nn.Module, x: torch.Tensor, n_samples: int = 100, *, batch
             for layer, s in zip(model.layers, sampling):
                 layer.sample = s
         model.train(was_training)
+
+
+@torch.no_grad()
+def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_samples: int = 0,
+               batch_size: int = 5000) -> float:
+    """Test error in percent. ``n_samples=0``: the mean network (a :class:`BayesianMLP` with
+    w = mu, a :class:`PlainMLP` in eval mode); otherwise the argmax of the Monte Carlo
+    predictive probabilities averaged over ``n_samples`` weight samples."""
+    if n_samples > 0:
+        probs = predictive(model, x, n_samples, batch_size=batch_size)[0]
+        return 100.0 * (probs.argmax(-1) != y).float().mean().item()
+    was_training = model.training
+    model.eval()
+    bayes = isinstance(model, BayesianMLP)
+    if bayes:
+        sampling = [layer.sample for layer in model.layers]
+        model.set_sample(False)
+    try:
+        wrong = sum((model(xb).argmax(-1) != yb).sum().item()
+                    for xb, yb in zip(torch.split(x, batch_size), torch.split(y, batch_size)))
+    finally:
+        if bayes:
+            for layer, s in zip(model.layers, sampling):
+                layer.sample = s
+        model.train(was_training)
+    return 100.0 * wrong / len(y)
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:
