@@ -1,0 +1,233 @@
+"""NADE (Algorithm 1 with a hand-written backward) and the two baselines of Table 1."""
+import itertools
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from probdl.baselines import FVSBN, MixtureOfBernoullis, fvsbn_objective
+from probdl.nade import NADE, NADELogProb, evaluate_nll, nade_objective, nade_sweep
+
+
+def all_binary(d, dtype=torch.float64):
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)), dtype=dtype)
+
+
+def loop_log_prob(model, x):
+    """The chain rule with plain loops: h_d = sigma(c + W[:, :d] x[:d]), one d at a time."""
+    W, c, V, b = model.W, model.c, model.V, model.b
+    out = []
+    for xi in x:
+        total = 0.0
+        for d in range(len(xi)):
+            h = torch.sigmoid(c + W[:, :d] @ xi[:d])
+            p = torch.sigmoid(b[d] + V[d] @ h)
+            total = total + (torch.log(p) if xi[d] == 1 else torch.log1p(-p))
+        out.append(total)
+    return torch.stack(out)
+
+
+def random_nade(d, h, seed=0, dtype=torch.float64, block=16):
+    torch.manual_seed(seed)
+    m = NADE(d, h, block=block).to(dtype)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.7)
+    return m
+
+
+def random_binary(n, d, seed=1, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, d, generator=g) < 0.4).to(dtype)
+
+
+def test_normalised_over_all_binary_vectors():
+    m = random_nade(10, 6)
+    logp = m.log_prob(all_binary(10))
+    assert torch.exp(torch.logsumexp(logp, 0)).item() == pytest.approx(1.0, abs=1e-10)
+
+
+@pytest.mark.parametrize("d,block", [(10, 16), (10, 4), (13, 16), (24, 8), (24, 1)])
+def test_log_prob_equals_loop_chain_rule(d, block):
+    m = random_nade(d, 7, block=block)
+    x = random_binary(6, d)
+    with torch.no_grad():
+        assert torch.allclose(m.log_prob(x), loop_log_prob(m, x), atol=1e-10)
+
+
+def test_conditionals_equal_loop_probabilities():
+    m = random_nade(12, 5)
+    x = random_binary(4, 12)
+    probs = m.conditionals(x)
+    with torch.no_grad():
+        for i, xi in enumerate(x):
+            for d in range(12):
+                h = torch.sigmoid(m.c + m.W[:, :d] @ xi[:d])
+                assert probs[i, d].item() == pytest.approx(torch.sigmoid(m.b[d] + m.V[d] @ h).item(), abs=1e-12)
+
+
+def test_float32_mnist_size_matches_float64():
+    m = random_nade(784, 50, seed=3, dtype=torch.float32)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(0.1)
+    x = random_binary(8, 784, dtype=torch.float32)
+    m64 = random_nade(784, 50, seed=3)
+    m64.load_state_dict({k: v.double() for k, v in m.state_dict().items()})
+    assert torch.allclose(m.log_prob(x).double(), m64.log_prob(x.double()), rtol=1e-5)
+
+
+def _naive_grads(m, x, weights):
+    ps = [p.detach().clone().requires_grad_() for p in (m.W, m.c, m.V, m.b)]
+    W, c, V, b = ps
+    xw = x[:, :, None] * W.t()[None]                 # (B, D, H), the cumsum reference
+    h = torch.sigmoid(c + torch.cumsum(xw, 1) - xw)
+    logits = (h * V).sum(-1) + b
+    logp = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    (logp * weights).sum().backward()
+    return logp.detach(), [p.grad for p in ps]
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_gradients_equal_autograd_through_naive(uniform):
+    m = random_nade(20, 9, block=8)
+    x = random_binary(7, 20)
+    weights = torch.full((7,), -1 / 7, dtype=torch.float64) if uniform else torch.randn(7, dtype=torch.float64)
+    ref_logp, ref = _naive_grads(m, x, weights)
+    m.zero_grad()
+    logp = m.log_prob(x)
+    (logp * weights).sum().backward()
+    assert torch.allclose(logp.detach(), ref_logp, atol=1e-10)
+    for name, p, g in zip("WcVb", (m.W, m.c, m.V, m.b), ref):
+        assert torch.allclose(p.grad, g, atol=1e-10), f"gradient of {name} differs"
+
+
+def test_gradcheck_of_the_function():
+    m = random_nade(9, 4, block=3)
+    x = random_binary(3, 9)
+    params = [p.detach().clone().requires_grad_() for p in (m.W, m.c, m.V, m.b)]
+    # a weighting that is not uniform exercises the second, exact sweep
+    assert torch.autograd.gradcheck(lambda *ps: NADELogProb.apply(x, *ps, 3) * torch.arange(1.0, 4.0, dtype=torch.float64),
+                                    params)
+    assert torch.autograd.gradcheck(lambda *ps: NADELogProb.apply(x, *ps, 3).sum(), params)
+
+
+def test_sample_frequencies_match_probabilities():
+    m = random_nade(5, 4, seed=2)
+    g = torch.Generator().manual_seed(0)
+    n = 40_000
+    xs = m.sample(n, generator=g)
+    codes = (xs * (2 ** torch.arange(4, -1, -1, dtype=torch.float64))).sum(1).long()
+    freq = torch.bincount(codes, minlength=32).double() / n
+    probs = torch.exp(m.log_prob(all_binary(5))).detach()
+    tv = 0.5 * (freq - probs).abs().sum().item()
+    assert tv < 0.02, f"total variation {tv:.4f} between sample frequencies and p(x)"
+    # chi-square statistic with 31 degrees of freedom: mean 31, sd ~ 8
+    expected = probs * n
+    chi2 = ((freq * n - expected) ** 2 / expected).sum().item()
+    assert chi2 < 70, f"chi-square {chi2:.1f}"
+
+
+def test_sample_probs_and_given_prefix():
+    m = random_nade(12, 5)
+    g = torch.Generator().manual_seed(0)
+    xs, probs = m.sample(6, generator=g, return_probs=True)
+    assert xs.shape == probs.shape == (6, 12)
+    assert set(xs.unique().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(probs, m.conditionals(xs), atol=1e-12)  # the probs used are p(x_d | sampled x_<d)
+    given = random_binary(6, 5)
+    xc = m.sample(generator=g, given=given)
+    assert torch.equal(xc[:, :5], given)
+    with pytest.raises(ValueError, match="0/1"):
+        m.sample(given=given * 0.5)
+    with pytest.raises(ValueError, match="positive"):
+        m.sample(0)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (torch.full((2, 10), 0.5), "0 or 1"),
+    (torch.zeros(2, 11), "10 visible units"),
+    (torch.zeros(10), "single example"),
+    (torch.zeros(2, 2, 5), "2-D"),
+])
+def test_clear_errors(bad, match):
+    m = NADE(10, 3)
+    with pytest.raises(ValueError, match=match):
+        m.log_prob(bad)
+
+
+def test_training_lowers_the_nll():
+    from probdl.train import fit
+    torch.manual_seed(0)
+    x = random_binary(200, 16, dtype=torch.float32)
+    x[:, 8:] = x[:, :8]                               # strong dependencies to learn
+    m = NADE(16, 8)
+    before = evaluate_nll(m, x)
+    fit(m, nade_objective, x, epochs=30, batch_size=50, lr=0.03, progress=False)
+    after = evaluate_nll(m, x)
+    assert after < before - 3, (before, after)
+    assert evaluate_nll(m, x) == pytest.approx(-m.log_prob(x).mean().item(), rel=1e-6)
+
+
+def test_init_bias_gives_independent_fit():
+    x = random_binary(100, 10, dtype=torch.float32)
+    m = NADE(10, 3, init_std=0.0).init_bias(x)
+    m_ = x.mean(0).clamp(1e-2, 1 - 1e-2)
+    indep = (x * torch.log(m_) + (1 - x) * torch.log1p(-m_)).sum(1)
+    assert torch.allclose(m.log_prob(x), indep, atol=1e-4)
+
+
+# --- baselines ------------------------------------------------------------------------------
+
+def test_mixture_log_prob_matches_torch_distributions():
+    from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily
+    torch.manual_seed(0)
+    mob = MixtureOfBernoullis(8, 3).double()
+    with torch.no_grad():
+        mob.logit_mu.normal_()
+        mob.logit_pi.normal_()
+    ref = MixtureSameFamily(Categorical(logits=mob.logit_pi), Independent(Bernoulli(logits=mob.logit_mu), 1))
+    x = all_binary(8)
+    assert torch.allclose(mob.log_prob(x), ref.log_prob(x), atol=1e-10)
+    assert torch.logsumexp(mob.log_prob(x), 0).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_em_never_lowers_the_likelihood():
+    x = random_binary(300, 12, dtype=torch.float32)
+    x[:150, :6] = 1 - x[:150, 6:]
+    mob = MixtureOfBernoullis(12, 4)
+    hist = mob.fit_em(x, iterations=15, prior=0.0, generator=torch.Generator().manual_seed(0))
+    nll = [h["train_nll"] for h in hist]
+    assert all(b <= a + 1e-4 for a, b in zip(nll, nll[1:])), nll
+    assert nll[-1] < nll[0]
+
+
+def test_fvsbn_log_prob_is_the_chain_rule_and_normalised():
+    torch.manual_seed(0)
+    f = FVSBN(6).double()
+    with torch.no_grad():
+        f.W.normal_()
+        f.b.normal_()
+    x = all_binary(6)
+    lp = f.log_prob(x)
+    assert torch.logsumexp(lp, 0).item() == pytest.approx(0.0, abs=1e-10)
+    Wm = torch.tril(f.W, -1)
+    for xi, l in zip(x[:10], lp[:10]):
+        ref = sum(Bernoulli_logp(torch.sigmoid(f.b[d] + Wm[d] @ xi), xi[d]) for d in range(6))
+        assert l.item() == pytest.approx(ref.item(), abs=1e-10)
+    terms = fvsbn_objective(f, x, l2=0.1)
+    assert terms["loss"].item() > terms["nll"].item()
+    s = f.sample(5, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (5, 6)
+
+
+def Bernoulli_logp(p, v):
+    return torch.log(p) if v == 1 else torch.log1p(-p)
+
+
+def test_baseline_errors():
+    with pytest.raises(ValueError, match="0 or 1"):
+        FVSBN(4).log_prob(torch.full((1, 4), 0.3))
+    with pytest.raises(ValueError, match="4 visible units"):
+        MixtureOfBernoullis(4, 2).log_prob(torch.zeros(1, 5))
