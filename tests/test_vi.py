@@ -283,3 +283,20 @@ def test_linear_vae_one_backward_gives_both_networks():
     est = torch.autograd.grad(model.elbo_mc(x, n=20_000, generator=gen(19)).sum(), params)  # one backward
     for p, a, b in zip(model.named_parameters(), exact, est):
         assert (a - b).abs().max() < 0.05 * (1 + a.abs().max()), p[0]
+
+
+def test_ppca_max_log_likelihood():
+    g = gen(20)
+    x = torch.randn(200, 6, generator=g, dtype=D64) @ torch.randn(6, 6, generator=g, dtype=D64)
+    for k, s2 in [(2, 0.3), (3, 0.05), (6, 100.0)]:
+        xc = x - x.mean(0)
+        lam, u = torch.linalg.eigh(xc.T @ xc / len(x))
+        lam, u = lam.flip(0)[:k], u.flip(1)[:, :k]
+        w = u * (lam - s2).clamp(min=0).sqrt()
+        ref = MultivariateNormal(x.mean(0), w @ w.T + s2 * torch.eye(6, dtype=D64)).log_prob(x).mean()
+        torch.testing.assert_close(vi.ppca_max_log_likelihood(x, k, s2), ref)
+    # a linear-Gaussian VAE with any weights does no better
+    model = vi.LinearGaussianVAE(6, 2, noise_var=0.3, seed=3)
+    assert model.log_evidence(x).mean() <= vi.ppca_max_log_likelihood(x, 2, 0.3)
+    with pytest.raises(ValueError, match="latent_dim"):
+        vi.ppca_max_log_likelihood(x, 7, 0.1)

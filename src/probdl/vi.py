@@ -419,3 +419,22 @@ class LinearGaussianVAE(torch.nn.Module):
         mean = (x - self.dec.bias) @ w @ cov / self.noise_var
         m, s = self.encode(x)
         return kl_mvn(m, torch.diag_embed(s ** 2), mean, cov.expand(len(x), k, k))
+
+
+def ppca_max_log_likelihood(x: torch.Tensor, latent_dim: int, noise_var: float) -> torch.Tensor:
+    """The largest mean log-likelihood per row of ``x`` (N, D) that any linear-Gaussian model
+    x = W z + b + noise, z ~ N(0, I_K), noise ~ N(0, noise_var I) can reach: probabilistic PCA's
+    maximum likelihood with the noise variance fixed (Tipping & Bishop 1999), b = mean of x and
+    W = U_K (Lambda_K - noise_var)^{1/2} (columns with lambda_k <= noise_var are zero). With the
+    eigenvalues lambda of the sample covariance and c_k = max(lambda_k, noise_var) for k <= K,
+    noise_var for k > K, it is -1/2 [D log 2 pi + sum_k log c_k + sum_k lambda_k / c_k]; only
+    eigenvalues are needed."""
+    x = torch.as_tensor(x)
+    n, d = x.shape
+    if not 1 <= latent_dim <= d:
+        raise ValueError(f"latent_dim must be in [1, {d}], got {latent_dim}")
+    xc = x - x.mean(0)
+    lam = torch.linalg.eigvalsh(xc.T @ xc / n).flip(0).clamp(min=0)
+    c = torch.full_like(lam, float(noise_var))
+    c[:latent_dim] = torch.maximum(lam[:latent_dim], c[:latent_dim])
+    return -0.5 * (d * LOG_2PI + torch.log(c).sum() + (lam / c).sum())
