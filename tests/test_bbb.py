@@ -143,7 +143,19 @@ def test_predictive_variance_vanishes_as_sigma_goes_to_zero():
         wide = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3, local_reparameterization=lrt)
         assert bbb.predictive(wide, x, n_samples=20)[1].min() > 1e-4
     plain = bbb.PlainMLP([1, 10, 1], likelihood="gaussian")
-    assert bbb.predictive(plain, x, 5)[1].abs().max() == 0
+    x_many = torch.linspace(-3, 3, 1000).reshape(-1, 1)
+    assert bbb.predictive(plain, x_many, 7)[1].abs().max() == 0  # exactly, not up to rounding
+    plain.eval()
+    torch.testing.assert_close(bbb.predictive(plain, x_many, 7)[0], plain(x_many).detach())
+    # the mean and variance against a direct computation over stored draws
+    model = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3)
+    torch.manual_seed(5)
+    mean, var = bbb.predictive(model, x, n_samples=50)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        draws = torch.stack([model(x) for _ in range(50)]).double()
+    torch.testing.assert_close(mean, draws.mean(0).float())
+    torch.testing.assert_close(var, draws.var(0, unbiased=False).float(), rtol=1e-4, atol=1e-7)
 
 
 def test_predictive_probabilities_sum_to_one():
