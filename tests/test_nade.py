@@ -231,3 +231,19 @@ def test_baseline_errors():
         FVSBN(4).log_prob(torch.full((1, 4), 0.3))
     with pytest.raises(ValueError, match="4 visible units"):
         MixtureOfBernoullis(4, 2).log_prob(torch.zeros(1, 5))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_large_batches_are_swept_in_parts(workers):
+    m = random_nade(20, 6, block=4)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(0.3)
+    x = random_binary(300, 20)                       # more than one part of 128
+    weights = torch.randn(300, dtype=torch.float64)
+    ref_logp, ref = _naive_grads(m, x, weights)
+    W, c, V, b = (p.detach() for p in (m.W, m.c, m.V, m.b))
+    logp, grads = nade_sweep(x, W, c, V, b, weights=weights, block=4, workers=workers)
+    assert torch.allclose(logp, ref_logp, atol=1e-10)
+    for name, g, r in zip("WcVb", grads, ref):
+        assert torch.allclose(g, r, atol=1e-9), f"gradient of {name} differs"

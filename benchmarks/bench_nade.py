@@ -1,0 +1,107 @@
+"""Benchmark: one NADE training step (D = 784, H = 500, batch 100, float32), three ways.
+
+- ``hand-written (probdl.nade)``: ``NADE.log_prob``, the blocked forward and backward sweep of
+  Algorithm 1 as a ``torch.autograd.Function`` (no (batch, D, H) tensor).
+- ``autograd through cumsum`` (baseline a): the pre-activations of all D conditionals as a
+  cumulative sum over a (batch, D, H) tensor, differentiated by autograd.
+- ``autograd through a loop over d`` (baseline b): Algorithm 1 written as a Python loop over the
+  784 pixels with the running pre-activation a <- a + W[:, d] x_d, differentiated by autograd.
+
+A step is the loss (mean negative log-likelihood of a minibatch of binary images),
+its gradient with respect to all parameters, and one Adam update. Each method runs in a fresh
+process (so its peak memory is its own) with the machine's torch threads. Targets of the issue:
+>= 10x baseline (a) and >= 2x baseline (b) in examples per second.
+
+    .venv/bin/python benchmarks/bench_nade.py            # the full run (about two minutes)
+    .venv/bin/python benchmarks/bench_nade.py --quick    # a tiny run (H = 100, batch 20)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+
+def cumsum_log_prob(model, x):
+    """Baseline (a): autograd through a cumulative sum over a (batch, D, H) tensor."""
+    xw = x[:, :, None] * model.W.t()[None]                     # (B, D, H): W[:, d] x_d
+    h = torch.sigmoid(model.c + torch.cumsum(xw, 1) - xw)      # a_d = c + sum_{k<d} W[:, k] x_k
+    logits = (h * model.V).sum(-1) + model.b
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+def loop_log_prob(model, x):
+    """Baseline (b): autograd through a Python loop over d (Algorithm 1, batched over examples)."""
+    a = model.c.expand(x.shape[0], -1)
+    logp = 0.0
+    for d in range(x.shape[1]):
+        h = torch.sigmoid(a)
+        logit = h @ model.V[d] + model.b[d]
+        logp = logp - F.binary_cross_entropy_with_logits(logit, x[:, d], reduction="none")
+        a = a + x[:, d:d + 1] * model.W[:, d]
+    return logp
+
+
+METHODS = {
+    "hand-written (probdl.nade)": lambda model, x: model.log_prob(x),
+    "autograd through cumsum": cumsum_log_prob,
+    "autograd through a loop over d": loop_log_prob,
+}
+
+
+def run(method, hidden, batch, min_seconds, device="cpu"):
+    from probdl.nade import NADE
+
+    torch.manual_seed(0)
+    # binary images with MNIST's density of on-pixels (the cost does not depend on the values;
+    # synthetic data keeps the dataset out of the peak-memory column)
+    x = torch.bernoulli(torch.full((batch, 784), 0.13)).to(device)
+    model = NADE(784, hidden).to(device).init_bias(x)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    log_prob = METHODS[method]
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = -log_prob(model, x).mean()
+        loss.backward()
+        opt.step()
+
+    t = harness.time_per_call(step, device=device, warmup=1, min_seconds=min_seconds, min_calls=3)
+    return {"method": method, "ms_per_step": 1e3 * t["seconds_median"], "steps_timed": t["calls"],
+            "examples_per_s": batch / t["seconds_median"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny run: H = 100, batch 20, 1 s per method")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    hidden, batch, min_seconds = (100, 20, 1.0) if args.quick else (500, 100, 5.0)
+    rows = []
+    for method in METHODS:
+        print(f"measuring {method} ...", flush=True)
+        rows.append(harness.measure(run, method, hidden, batch, min_seconds, device=args.device))
+    by = {r["method"]: r["examples_per_s"] for r in rows}
+    for r in rows:
+        r["x_cumsum"] = r["examples_per_s"] / by["autograd through cumsum"]
+        r["x_loop"] = r["examples_per_s"] / by["autograd through a loop over d"]
+    fast = rows[0]
+    notes = (f"One training step (loss, gradient, Adam update) of a NADE with D = 784, H = {hidden}, batch {batch}, "
+             f"float32, on {args.device}. x_cumsum and x_loop: examples per second relative to baseline (a), "
+             "autograd through a cumulative sum over a (batch, D, H) tensor, and baseline (b), autograd through "
+             f"a Python loop over d. Targets: >= 10x (a) and >= 2x (b); measured {fast['x_cumsum']:.1f}x and "
+             f"{fast['x_loop']:.1f}x. peak_rss_mb: growth of the resident set of the process that ran the method. "
+             "The machine may have been shared with other processes while this ran; the ratios come from one run.")
+    cmd = ".venv/bin/python benchmarks/bench_nade.py" + (" --quick" if args.quick else "")
+    harness.report("nade", rows, ["method", "examples_per_s", "x_cumsum", "x_loop", "ms_per_step", "peak_rss_mb"],
+                   command=cmd, notes=notes, extra={"hidden": hidden, "batch": batch, "visible": 784})
+
+
+if __name__ == "__main__":
+    main()
