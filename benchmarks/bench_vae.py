@@ -155,6 +155,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a tiny run (subsets, K = 100)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: probdl.config.device())")
     parser.add_argument("--seeds", type=int, default=2, help="repetitions of the epoch comparison")
+    parser.add_argument("--threads", default="1,2",
+                        help="comma-separated torch thread counts, each measured in turn (default 1,2)")
     args = parser.parse_args(argv)
     from probdl import config
 
@@ -163,46 +165,55 @@ def main(argv=None):
     n_test = 1000 if args.quick else 10000
     seeds = 1 if args.quick else args.seeds
     k, n_eval = (100, 200) if args.quick else (1000, 1000)
-
-    rows = []
-    results = {"baseline": [], "probdl": []}
-    for seed in range(seeds):
-        results["baseline"].append(harness.measure(run_example, n_train=n_train, n_test=n_test, seed=seed, device=device))
-        results["probdl"].append(harness.measure(run_probdl, n_train=n_train, n_test=n_test, seed=seed, device=device))
-    base_eps = sum(r["examples_per_s"] for r in results["baseline"]) / seeds
+    thread_counts = [int(t) for t in str(args.threads).split(",")]
     labels = {"baseline": "PyTorch example 784-400-20 (DataLoader, per-item ToTensor)",
               "probdl": "probdl 784-400-20 (tensors on device, fit)"}
-    for name, runs in results.items():
-        for seed, r in enumerate(runs):
-            rows.append({"method": labels[name], "seed": seed, "epoch_s": r["epoch_s"],
-                         "examples_per_s": r["examples_per_s"], "ratio": r["examples_per_s"] / base_eps,
-                         "test_elbo": r["test_elbo"], "peak_rss_mb": r["peak_rss_mb"]})
-    chap = harness.measure(run_chapter_model, n_train=n_train, n_eval=n_eval, k=k, device=device)
-    rows.append({"method": "probdl 784-200-200-50, static binarized (batch 100)", "seed": 0,
-                 "epoch_s": chap["epoch_s"], "examples_per_s": chap["examples_per_s"],
-                 "ratio": chap["examples_per_s"] / base_eps, "test_elbo": chap["test_elbo"],
-                 "peak_rss_mb": chap["peak_rss_mb"]})
-    eval_rate = chap["eval_images"] / chap["eval_s"]
-    rows.append({"method": f"784-200-200-50 evaluation, K = {k} (images/s)", "seed": 0,
-                 "epoch_s": chap["eval_s"], "examples_per_s": eval_rate, "ratio": "-",
-                 "test_elbo": chap["test_ll"], "peak_rss_mb": chap["peak_rss_mb"]})
 
-    speedup = (sum(r["examples_per_s"] for r in results["probdl"]) / seeds) / base_eps
-    elbo_b = [r["test_elbo"] for r in results["baseline"]]
-    elbo_p = [r["test_elbo"] for r in results["probdl"]]
+    rows, speedups, summary = [], {}, []
+    for threads in thread_counts:
+        results = {"baseline": [], "probdl": []}
+        for seed in range(seeds):
+            for name, fn in (("baseline", run_example), ("probdl", run_probdl)):
+                results[name].append(harness.measure(fn, n_train=n_train, n_test=n_test, seed=seed,
+                                                     device=device, threads=threads))
+        base_eps = sum(r["examples_per_s"] for r in results["baseline"]) / seeds
+        for name, runs in results.items():
+            for seed, r in enumerate(runs):
+                rows.append({"method": labels[name], "threads": threads, "seed": seed, "epoch_s": r["epoch_s"],
+                             "examples_per_s": r["examples_per_s"], "ratio": r["examples_per_s"] / base_eps,
+                             "test_elbo": r["test_elbo"], "peak_rss_mb": r["peak_rss_mb"]})
+        chap = harness.measure(run_chapter_model, n_train=n_train, n_eval=n_eval, k=k, device=device,
+                               threads=threads)
+        rows.append({"method": "probdl 784-200-200-50, static binarized (batch 100)", "threads": threads,
+                     "seed": 0, "epoch_s": chap["epoch_s"], "examples_per_s": chap["examples_per_s"],
+                     "ratio": chap["examples_per_s"] / base_eps, "test_elbo": chap["test_elbo"],
+                     "peak_rss_mb": chap["peak_rss_mb"]})
+        rows.append({"method": f"784-200-200-50 evaluation, K = {k} (images/s)", "threads": threads, "seed": 0,
+                     "epoch_s": chap["eval_s"], "examples_per_s": chap["eval_images"] / chap["eval_s"],
+                     "ratio": "-", "test_elbo": chap["test_ll"], "peak_rss_mb": chap["peak_rss_mb"]})
+        speedups[threads] = (sum(r["examples_per_s"] for r in results["probdl"]) / seeds) / base_eps
+        elbo_b = [r["test_elbo"] for r in results["baseline"]]
+        elbo_p = [r["test_elbo"] for r in results["probdl"]]
+        summary.append(f"{threads} thread(s): probdl {speedups[threads]:.2f}x the baseline's examples per second, "
+                       f"mean test ELBO {sum(elbo_p) / seeds:.2f} (probdl) vs {sum(elbo_b) / seeds:.2f} (baseline); "
+                       f"K = {k} evaluation {chap['eval_s'] / n_eval * 10000:.0f} s per 10,000 test images")
+
+    import os
     notes = (f"One epoch over {'3,000' if args.quick else '60,000'} dynamically binarized MNIST training images, "
              f"batches of {BATCH}, Adam(1e-3); test ELBO per image (nats) on {n_test} test images, one fixed "
-             f"dynamic binarization. probdl is {speedup:.2f}x the baseline's examples per second; mean test "
-             f"ELBO {sum(elbo_p) / len(elbo_p):.2f} (probdl) vs {sum(elbo_b) / len(elbo_b):.2f} (baseline). "
-             f"Last row: the K = {k} importance-sampled estimate on {n_eval} static binarized test images "
-             f"after one epoch; its test_elbo column holds that estimate and epoch_s the evaluation's seconds "
-             f"({chap['eval_s'] / n_eval * 10000:.0f} s extrapolated to the 10,000 test images).")
-    command = "python benchmarks/bench_vae.py" + (" --quick" if args.quick else "")
-    columns = ["method", "seed", "epoch_s", "examples_per_s", "ratio", "test_elbo", "peak_rss_mb"]
+             f"dynamic binarization; ratio = examples per second over the baseline's at the same thread count. "
+             + "; ".join(summary) + ". The evaluation rows: the K-sample importance-sampled estimate on "
+             f"{n_eval} static binarized test images after one epoch (test_elbo holds that estimate, epoch_s "
+             "the evaluation's seconds). Load average at the end: "
+             + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + ".")
+    command = "python benchmarks/bench_vae.py" + (" --quick" if args.quick else "") + (
+        f" --threads {args.threads}" if str(args.threads) != "1,2" else "")
+    columns = ["method", "threads", "seed", "epoch_s", "examples_per_s", "ratio", "test_elbo", "peak_rss_mb"]
     if args.quick:  # a smoke test of the script: print, do not overwrite the committed results
         harness.print_table(rows, columns)
     else:
-        harness.report("vae", rows, columns, command=command, notes=notes, extra={"speedup": speedup})
+        harness.report("vae", rows, columns, command=command, notes=notes,
+                       extra={"speedup": {str(t): v for t, v in speedups.items()}})
     print(notes)
 
 
