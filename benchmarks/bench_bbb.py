@@ -7,7 +7,8 @@
 - ``per-example weights``: a fresh weight sample for every example of the minibatch, the
   straightforward way to get independent noise per example, written plainly below with
   batched matrix products (in chunks, to bound memory). It has the same distribution of
-  pre-activations as local reparameterization, at far higher cost.
+  pre-activations as local reparameterization, at far higher cost; its gradient estimator is a
+  different one (noise per weight rather than per pre-activation).
 - ``plain MLP``: the same architecture with point weights (``bbb.PlainMLP``), for scale.
 
 Each step is one Adam update on the objective of ``bbb.ELBO(N=50,000, kl="closed")`` (Gaussian
@@ -147,7 +148,9 @@ def main(argv=None):
              "per minibatch. grad_var: the variance over repeated draws of the gradient of the per-example "
              "loss, averaged over all parameters, at one model state (posterior sigma = 0.05) and one "
              "minibatch; grad_var_ratio relative to weight sampling. Local reparameterization and "
-             "per-example weights have the same distribution of pre-activations, hence similar variance.")
+             "per-example weights give the same distribution of pre-activations but different gradient "
+             "estimators: both decorrelate the examples of a minibatch, and local reparameterization "
+             "also draws one noise per pre-activation instead of one per weight (Kingma et al. 2015).")
     harness.report("bbb", rows, columns, command=command, notes=notes)
 
 
