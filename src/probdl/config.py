@@ -44,7 +44,7 @@ SIZES: dict[str, dict[str, dict]] = {
                   "paper": {"n_data": 100, "n_grad": 200000, "var_S": [1, 4, 16, 64, 256], "var_reps": 2000, "n_sigmas": 15, "n_var": 50000, "vae_images": 100, "vae_reps": 400, "minibatch_reps": 20000, "batch_size": 10, "sga_steps": 10000, "rho0": 0.002, "t0": 250}},
     "nade": {
         "smoke": {"n_train": 400, "n_valid": 200, "n_test": 300, "n_valid_eval": 200, "hidden": 16,
-                  "batch_size": 50, "lr": 1e-2, "epochs": 10, "max_seconds": 15, "max_seconds_threshold": 10,
+                  "batch_size": 50, "lr": 1e-2, "epochs": 6, "max_seconds": 15, "max_seconds_threshold": 10,
                   "eval_every": 4, "patience": 0, "mob_components": 5, "em_iterations": 5,
                   "fvsbn_epochs": 2, "fvsbn_lr": 1e-2, "fvsbn_l2": 1e-4, "fvsbn_batch": 50, "fvsbn_seconds": 10, "n_samples": 16},
         "book": {"n_train": None, "n_valid": None, "n_test": None, "n_valid_eval": 2000, "hidden": 500,
