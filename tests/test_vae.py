@@ -256,3 +256,7 @@ def test_iwae_schedule():
     assert vae.iwae_lr_factor(3) == pytest.approx(10 ** (-1 / 7))
     assert vae.iwae_lr_factor(4) == pytest.approx(10 ** (-2 / 7))
     assert vae.iwae_lr_factor(3279) == pytest.approx(0.1)
+    f = vae.exponential_lr_factor(10, 0.1)
+    assert f(0) == 1.0 and f(5) == pytest.approx(10 ** -0.5) and f(10) == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        vae.exponential_lr_factor(0)

@@ -270,6 +270,14 @@ def iwae_lr_factor(epoch: int) -> float:
     return 10.0 ** (-(IWAE_STAGES - 1) / 7)
 
 
+def exponential_lr_factor(epochs: int, final: float = 0.1):
+    """A factor for ``LambdaLR`` that decays the learning rate geometrically from 1 to ``final``
+    over ``epochs`` epochs (stepped per epoch by ``fit``)."""
+    if epochs < 1 or not 0 < final <= 1:
+        raise ValueError(f"need epochs >= 1 and 0 < final <= 1, got {epochs}, {final}")
+    return lambda epoch: final ** (min(epoch, epochs) / epochs)
+
+
 # --- closed forms for checks ---------------------------------------------------------------
 
 def linear_decoder_gradients(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, mu: torch.Tensor,
