@@ -174,3 +174,23 @@ def test_damaged_extracted_file_is_extracted_again(data_copy):
     with pytest.warns(UserWarning, match="damaged"):
         x, _ = data.load_mnist("test", n=50)
     assert torch.equal(x, x_ref)
+
+
+@pytest.mark.parametrize("bad,error,match", [
+    ([[0, 1]], TypeError, "torch.Tensor"),
+    (torch.zeros(4), ValueError, "single example"),
+    (torch.zeros(2, 2, 2), ValueError, "2-D"),
+    (torch.zeros(2, 5), ValueError, "4 visible units"),
+    (torch.full((2, 4), 0.5), ValueError, "0 or 1"),
+])
+def test_check_binary_errors(bad, error, match):
+    with pytest.raises(error, match=match):
+        data.check_binary(bad, 4, "NADE")
+
+
+def test_check_binary_returns_float():
+    x = torch.tensor([[0, 1, 1, 0]])
+    out = data.check_binary(x, 4)
+    assert out.dtype == torch.float32 and torch.equal(out, x.float())
+    y = torch.tensor([[0.0, 1.0]])
+    assert data.check_binary(y) is y

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .nade import check_binary
+from .data import check_binary
 
 __all__ = ["MixtureOfBernoullis", "FVSBN", "fvsbn_objective"]
 

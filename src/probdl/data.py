@@ -164,6 +164,30 @@ def load_mnist(split: str = "train", n: int | None = None, flatten: bool = True,
 
 # --- binarization ---------------------------------------------------------------------------
 
+def check_binary(x: torch.Tensor, n_visible: int | None = None, what: str = "the model") -> torch.Tensor:
+    """Check that ``x`` is a (batch, n_visible) tensor of 0/1 values, as a Bernoulli likelihood
+    needs; return it as floating point. Raises a TypeError or ValueError that says what is wrong
+    (not a tensor, dimension, number of columns, values) and how to fix it."""
+    n = n_visible if n_visible is not None else "n_visible"
+    if not torch.is_tensor(x):
+        raise TypeError(f"{what} expects a torch.Tensor of 0/1 values, got {type(x).__name__}")
+    if x.dim() == 1:
+        raise ValueError(f"{what} expects a batch of shape (batch, {n}); got one vector of shape "
+                         f"{tuple(x.shape)} (use x[None] for a single example)")
+    if x.dim() != 2:
+        raise ValueError(f"{what} expects a 2-D tensor (batch, {n}); got shape {tuple(x.shape)} "
+                         "(flatten images first, e.g. x.reshape(len(x), -1))")
+    if n_visible is not None and x.shape[1] != n_visible:
+        raise ValueError(f"{what} has {n_visible} visible units (n_visible={n_visible}) but the input has "
+                         f"{x.shape[1]} columns (shape {tuple(x.shape)})")
+    if x.numel() and not bool(((x == 0) | (x == 1)).all()):
+        bad = x[(x != 0) & (x != 1)]
+        raise ValueError(f"{what} models binary data: every value must be 0 or 1, but the input holds e.g. "
+                         f"{bad[0].item():.4g} ({bad.numel()} such values); binarize first "
+                         "(probdl.data.binarize_threshold / binarize_dynamic / load_binarized_mnist)")
+    return x if x.is_floating_point() else x.float()
+
+
 def _check_unit_interval(x: torch.Tensor, what: str) -> None:
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise TypeError(f"{what} expects a floating-point tensor of grey levels in [0, 1]")

@@ -34,30 +34,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .data import check_binary
+
 __all__ = ["NADE", "NADELogProb", "nade_sweep", "nade_objective", "evaluate_nll", "check_binary"]
-
-
-def check_binary(x: torch.Tensor, n_visible: int, what: str = "NADE") -> torch.Tensor:
-    """Check that ``x`` is a (batch, n_visible) tensor of 0/1 values; return it as float.
-
-    Raises a ValueError that says what is wrong (dimension, shape, values) otherwise."""
-    if not torch.is_tensor(x):
-        raise TypeError(f"{what} expects a torch.Tensor of 0/1 values, got {type(x).__name__}")
-    if x.dim() == 1:
-        raise ValueError(f"{what} expects a batch of shape (batch, {n_visible}); got one vector of shape "
-                         f"{tuple(x.shape)} (use x[None] for a single example)")
-    if x.dim() != 2:
-        raise ValueError(f"{what} expects a 2-D tensor (batch, {n_visible}); got shape {tuple(x.shape)} "
-                         "(flatten images first, e.g. x.reshape(len(x), -1))")
-    if x.shape[1] != n_visible:
-        raise ValueError(f"{what} has {n_visible} visible units but the input has {x.shape[1]} "
-                         f"columns (shape {tuple(x.shape)})")
-    if x.numel() and not bool(((x == 0) | (x == 1)).all()):
-        bad = x[(x != 0) & (x != 1)]
-        raise ValueError(f"{what} models binary data: every value must be 0 or 1, but the input holds e.g. "
-                         f"{bad[0].item():.4g} ({bad.numel()} such values); binarize first "
-                         "(probdl.data.binarize_threshold / binarize_dynamic / load_binarized_mnist)")
-    return x if x.is_floating_point() else x.float()
 
 
 def _block_size(d: int, target: int) -> int:
@@ -238,7 +217,7 @@ class NADE(nn.Module):
     def init_bias(self, x: torch.Tensor, eps: float = 1e-2) -> "NADE":
         """Set ``b`` to the logits of the pixel means of ``x`` (training starts at the
         independent-Bernoulli fit instead of at log 2 nats per pixel)."""
-        x = check_binary(x, self.n_visible)
+        x = check_binary(x, self.n_visible, "NADE")
         m = x.mean(0).clamp(eps, 1 - eps)
         self.b.copy_(torch.log(m) - torch.log1p(-m))
         return self
@@ -248,7 +227,7 @@ class NADE(nn.Module):
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log p(x) in nats, shape (batch,), through the fast sweep (differentiable)."""
-        x = check_binary(x, self.n_visible)
+        x = check_binary(x, self.n_visible, "NADE")
         x = x.to(self.W.dtype)
         if torch.is_grad_enabled() and any(p.requires_grad for p in self._params()):
             return NADELogProb.apply(x, *self._params(), self.block)
@@ -258,7 +237,7 @@ class NADE(nn.Module):
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """p(x_d = 1 | x_<d) for every d, shape (batch, D): how probable each pixel is given
         the pixels before it in the example itself."""
-        x = check_binary(x, self.n_visible).to(self.W.dtype)
+        x = check_binary(x, self.n_visible, "NADE").to(self.W.dtype)
         return nade_sweep(x, *self._params(), block=self.block, probs=True)[0]
 
     @torch.no_grad()

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal, MultivariateNormal
 
+from .data import check_binary
 from .vi import kl_normal, log_mean_exp, reparameterize
 
 #: Elements (samples x examples x pixels) decoded at once by the importance-sampled estimate.
@@ -38,24 +39,6 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def check_binary(x: torch.Tensor, n_visible: int | None = None, what: str = "x") -> torch.Tensor:
-    """Raise a clear error unless ``x`` is a floating (batch, n_visible) tensor of 0s and 1s."""
-    if not torch.is_tensor(x):
-        raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"{what} must have shape (batch, {n_visible or 'n_visible'}); got {tuple(x.shape)} "
-                         "(flatten images with x.reshape(len(x), -1))")
-    if n_visible is not None and x.shape[1] != n_visible:
-        raise ValueError(f"{what} has {x.shape[1]} pixels per example; this model has n_visible={n_visible}")
-    if not x.is_floating_point():
-        raise TypeError(f"{what} must be floating point (0.0/1.0), got {x.dtype}")
-    if x.numel() and not bool(((x == 0) | (x == 1)).all()):
-        raise ValueError(f"the Bernoulli likelihood needs binary {what} (0 or 1); got values in "
-                         f"[{x.min().item():.3g}, {x.max().item():.3g}] that are not all 0/1. Binarize "
-                         "first: probdl.data.binarize_threshold, binarize_dynamic or load_binarized_mnist")
-    return x
 
 
 def _check_k(k) -> int:
@@ -97,7 +80,7 @@ class VAE(nn.Module):
 
     def posterior(self, x: torch.Tensor) -> Independent:
         """The encoding distribution q(z|x) as a ``torch.distributions`` object (batch shape (batch,))."""
-        mu, sigma = self.encode(check_binary(x, self.n_visible))
+        mu, sigma = self.encode(check_binary(x, self.n_visible, "the VAE"))
         return Independent(Normal(mu, sigma, validate_args=False), 1)
 
     def prior(self) -> Independent:
@@ -120,7 +103,7 @@ class VAE(nn.Module):
         tensors: ``log_px_z`` = log p(x|z), ``log_pz``, ``log_qz``, ``surprise`` = log p(z) - log q(z|x)
         (a one-sample estimate of -KL), ``kl`` (the analytic KL(q(z|x) || p(z))),
         ``elbo`` = log p(x|z) - kl and ``elbo_mc`` = log p(x|z) + surprise."""
-        check_binary(x, self.n_visible)
+        x = check_binary(x, self.n_visible, "the VAE")
         mu, sigma = self.encode(x)
         z = reparameterize(mu, sigma, generator=generator)
         log_px_z = self.likelihood(z).log_prob(x)
@@ -140,7 +123,7 @@ class VAE(nn.Module):
                     chunk: int | None = None) -> torch.Tensor:
         """(k, batch) importance log-weights log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x), computed in
         chunks of samples so that memory stays bounded. Differentiable (reparameterized)."""
-        check_binary(x, self.n_visible)
+        x = check_binary(x, self.n_visible, "the VAE")
         k = _check_k(k)
         mu, sigma = self.encode(x)
         q = Independent(Normal(mu, sigma, validate_args=False), 1)
@@ -165,7 +148,7 @@ class VAE(nn.Module):
         """(batch,) importance-sampled estimates of log p(x) in nats with ``k`` samples from q(z|x)
         (log-mean-exp of the weights, numerically stable), over ``x`` in blocks of ``batch_size``.
         Its expectation increases with k towards log p(x) (Burda et al. 2016)."""
-        check_binary(x, self.n_visible)
+        x = check_binary(x, self.n_visible, "the VAE")
         _check_k(k)
         was_training = self.training
         self.eval()
@@ -190,7 +173,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities of p(x | z = mu(x)): the decoded posterior mean, shape of ``x``."""
-        mu, _ = self.encode(check_binary(x, self.n_visible))
+        mu, _ = self.encode(check_binary(x, self.n_visible, "the VAE"))
         return torch.sigmoid(self.decode(mu))
 
 
