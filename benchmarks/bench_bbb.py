@@ -9,7 +9,7 @@
   batched matrix products (in chunks, to bound memory). It has the same distribution of
   pre-activations as local reparameterization, at far higher cost; its gradient estimator is a
   different one (noise per weight rather than per pre-activation).
-- ``plain MLP``: the same architecture with point weights (``bbb.PlainMLP``), for scale.
+- ``plain MLP``: the same architecture with point weights (``mlp.PlainMLP``), for scale.
 
 Each step is one Adam update on the objective of ``bbb.ELBO(N=50,000, kl="closed")`` (Gaussian
 prior, closed-form KL, so that the estimators differ in the likelihood term only) on a minibatch
@@ -21,6 +21,7 @@ gradient of the per-example loss with respect to all means and rho's, averaged o
     .venv/bin/python benchmarks/bench_bbb.py            # the full run (a few minutes)
     .venv/bin/python benchmarks/bench_bbb.py --quick    # a tiny run (H = 100)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,19 +55,24 @@ def per_example_forward(model, x, chunk=16):
 
 
 def _setup(method, hidden, seed, device, init_sigma=1e-3):
-    from probdl import bbb, data
+    from probdl import bbb, data, mlp, priors
 
     torch.manual_seed(seed)
     x, y = data.load_mnist("train", n=BATCH * 8, device=device)
     sizes = [784, hidden, hidden, 10]
     if method == "plain MLP":
-        model = bbb.PlainMLP(sizes).to(device)
-        objective = bbb.nll_objective
+        model = mlp.PlainMLP(sizes).to(device)
+        objective = mlp.nll_objective
     else:
-        model = bbb.BayesianMLP(sizes, bbb.GaussianPrior(1.0), init_sigma=init_sigma,
-                                local_reparameterization=(method == "local reparameterization")).to(device)
+        model = bbb.BayesianMLP(
+            sizes,
+            priors.GaussianPrior(1.0),
+            init_sigma=init_sigma,
+            local_reparameterization=(method == "local reparameterization"),
+        ).to(device)
         elbo = bbb.ELBO(N_DATA, kl="closed")
         if method == "per-example weights":
+
             def objective(m, xb, yb):
                 ll = -F.cross_entropy(per_example_forward(m, xb), yb, reduction="sum") * (N_DATA / len(xb))
                 f = ll - m.kl()
@@ -84,15 +90,18 @@ def run_step(method, hidden=1200, seed=0, device="cpu", min_seconds=3.0):
     def step():
         i = state["i"] % 8
         state["i"] += 1
-        xb, yb = x[i * BATCH:(i + 1) * BATCH], y[i * BATCH:(i + 1) * BATCH]
+        xb, yb = x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]
         loss = objective(model, xb, yb)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     t = harness.time_per_call(step, device=device, min_seconds=min_seconds, min_calls=3, warmup=1)
-    return {"seconds_per_step": t["seconds_median"], "examples_per_s": BATCH / t["seconds_median"],
-            "steps_timed": t["calls"]}
+    return {
+        "seconds_per_step": t["seconds_median"],
+        "examples_per_s": BATCH / t["seconds_median"],
+        "steps_timed": t["calls"],
+    }
 
 
 def run_grad_variance(method, hidden=1200, seed=0, device="cpu", draws=20):
@@ -106,7 +115,10 @@ def run_grad_variance(method, hidden=1200, seed=0, device="cpu", draws=20):
         for a, b, g in zip(s1, s2, grads):
             a += g.double()
             b += g.double() ** 2
-    total = sum(((b / draws - (a / draws) ** 2).clamp_min(0) * draws / (draws - 1)).sum().item() for a, b in zip(s1, s2))
+    total = sum(
+        ((b / draws - (a / draws) ** 2).clamp_min(0) * draws / (draws - 1)).sum().item()
+        for a, b in zip(s1, s2)
+    )
     n = sum(p.numel() for p in params)
     return {"grad_var": total / n, "draws": draws}
 
@@ -118,7 +130,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="H = 100, short timings, few draws")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: probdl.config.device())")
-    parser.add_argument("--repeat", type=int, default=3, help="timing rounds over all methods; the best counts")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timing rounds over all methods; the best counts"
+    )
     args = parser.parse_args(argv)
     from probdl import config
 
@@ -128,17 +142,19 @@ def main(argv=None):
     draws = 5 if args.quick else 10
     rows = []
     timings = {m: [] for m in METHODS}
-    for _ in range(args.repeat):   # rounds over all methods; the fastest round counts (others share the CPU)
+    for _ in range(args.repeat):  # rounds over all methods; the fastest round counts (others share the CPU)
         for method in METHODS:
-            timings[method].append(harness.measure(run_step, method, hidden=hidden, device=device,
-                                                   min_seconds=min_seconds))
+            timings[method].append(
+                harness.measure(run_step, method, hidden=hidden, device=device, min_seconds=min_seconds)
+            )
     for method in METHODS:
         row = {"method": method, "device": device, "hidden": hidden, "batch": BATCH}
         row.update(max(timings[method], key=lambda t: t["examples_per_s"]))
         row["rounds"] = len(timings[method])
         if method != "plain MLP":
-            row["grad_var"] = harness.measure(run_grad_variance, method, hidden=hidden, device=device,
-                                              draws=draws)["grad_var"]
+            row["grad_var"] = harness.measure(
+                run_grad_variance, method, hidden=hidden, device=device, draws=draws
+            )["grad_var"]
         rows.append(row)
         print(f"{method}: {row['examples_per_s']:.0f} examples/s", flush=True)
     base = next(r for r in rows if r["method"] == "weight sampling")
@@ -146,19 +162,35 @@ def main(argv=None):
         r["ratio"] = r["examples_per_s"] / base["examples_per_s"]
         if "grad_var" in r:
             r["grad_var_ratio"] = r["grad_var"] / base["grad_var"]
-    columns = ["method", "device", "hidden", "examples_per_s", "ratio", "peak_rss_mb", "grad_var", "grad_var_ratio"]
+    columns = [
+        "method",
+        "device",
+        "hidden",
+        "examples_per_s",
+        "ratio",
+        "peak_rss_mb",
+        "grad_var",
+        "grad_var_ratio",
+    ]
     if device.startswith("cuda"):
         columns.insert(6, "peak_gpu_mb")
-    command = "python benchmarks/bench_bbb.py" + (" --quick" if args.quick else "") + \
-        (f" --repeat {args.repeat}" if args.repeat != 3 else "")
-    notes = ("One Adam step of the 784-H-H-10 Bayes-by-Backprop MLP (Gaussian prior, closed-form KL) on a "
-             f"minibatch of {BATCH} MNIST digits; throughput is the best of {args.repeat} rounds over all methods. ratio: examples per second relative to weight sampling once "
-             "per minibatch. grad_var: the variance over repeated draws of the gradient of the per-example "
-             "loss, averaged over all parameters, at one model state (posterior sigma = 0.05) and one "
-             "minibatch; grad_var_ratio relative to weight sampling. Local reparameterization and "
-             "per-example weights give the same distribution of pre-activations but different gradient "
-             "estimators: both decorrelate the examples of a minibatch, and local reparameterization "
-             "also draws one noise per pre-activation instead of one per weight (Kingma et al. 2015).")
+    command = (
+        "python benchmarks/bench_bbb.py"
+        + (" --quick" if args.quick else "")
+        + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
+    )
+    notes = (
+        "One Adam step of the 784-H-H-10 Bayes-by-Backprop MLP (Gaussian prior, closed-form KL) on a "
+        f"minibatch of {BATCH} MNIST digits; throughput is the best of {args.repeat} rounds "
+        "over all methods. "
+        "ratio: examples per second relative to weight sampling once "
+        "per minibatch. grad_var: the variance over repeated draws of the gradient of the per-example "
+        "loss, averaged over all parameters, at one model state (posterior sigma = 0.05) and one "
+        "minibatch; grad_var_ratio relative to weight sampling. Local reparameterization and "
+        "per-example weights give the same distribution of pre-activations but different gradient "
+        "estimators: both decorrelate the examples of a minibatch, and local reparameterization "
+        "also draws one noise per pre-activation instead of one per weight (Kingma et al. 2015)."
+    )
     harness.report("bbb", rows, columns, command=command, notes=notes)
 
 

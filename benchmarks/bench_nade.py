@@ -15,6 +15,7 @@ process (so its peak memory is its own) with the machine's torch threads. Target
     .venv/bin/python benchmarks/bench_nade.py            # the full run (about two minutes)
     .venv/bin/python benchmarks/bench_nade.py --quick    # a tiny run (H = 100, batch 20)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,8 @@ import harness  # noqa: E402
 
 def cumsum_log_prob(model, x):
     """Baseline (a): autograd through a cumulative sum over a (batch, D, H) tensor."""
-    xw = x[:, :, None] * model.W.t()[None]                     # (B, D, H): W[:, d] x_d
-    h = torch.sigmoid(model.c + torch.cumsum(xw, 1) - xw)      # a_d = c + sum_{k<d} W[:, k] x_k
+    xw = x[:, :, None] * model.W.t()[None]  # (B, D, H): W[:, d] x_d
+    h = torch.sigmoid(model.c + torch.cumsum(xw, 1) - xw)  # a_d = c + sum_{k<d} W[:, k] x_k
     logits = (h * model.V).sum(-1) + model.b
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
@@ -44,7 +45,7 @@ def loop_log_prob(model, x):
         h = torch.sigmoid(a)
         logit = h @ model.V[d] + model.b[d]
         logp = logp - F.binary_cross_entropy_with_logits(logit, x[:, d], reduction="none")
-        a = a + x[:, d:d + 1] * model.W[:, d]
+        a = a + x[:, d : d + 1] * model.W[:, d]
     return logp
 
 
@@ -73,8 +74,12 @@ def run(method, hidden, batch, min_seconds, device="cpu"):
         opt.step()
 
     t = harness.time_per_call(step, device=device, warmup=1, min_seconds=min_seconds, min_calls=3)
-    return {"method": method, "ms_per_step": 1e3 * t["seconds_median"], "steps_timed": t["calls"],
-            "examples_per_s": batch / t["seconds_median"]}
+    return {
+        "method": method,
+        "ms_per_step": 1e3 * t["seconds_median"],
+        "steps_timed": t["calls"],
+        "examples_per_s": batch / t["seconds_median"],
+    }
 
 
 def main():
@@ -92,15 +97,24 @@ def main():
         r["x_cumsum"] = r["examples_per_s"] / by["autograd through cumsum"]
         r["x_loop"] = r["examples_per_s"] / by["autograd through a loop over d"]
     fast = rows[0]
-    notes = (f"One training step (loss, gradient, Adam update) of a NADE with D = 784, H = {hidden}, batch {batch}, "
-             f"float32, on {args.device}. x_cumsum and x_loop: examples per second relative to baseline (a), "
-             "autograd through a cumulative sum over a (batch, D, H) tensor, and baseline (b), autograd through "
-             f"a Python loop over d. Targets: >= 10x (a) and >= 2x (b); measured {fast['x_cumsum']:.1f}x and "
-             f"{fast['x_loop']:.1f}x. peak_rss_mb: growth of the resident set of the process that ran the method. "
-             "The machine may have been shared with other processes while this ran; the ratios come from one run.")
+    notes = (
+        f"One training step (loss, gradient, Adam update) of a NADE with D = 784, H = {hidden}, "
+        f"batch {batch}, "
+        f"float32, on {args.device}. x_cumsum and x_loop: examples per second relative to baseline (a), "
+        "autograd through a cumulative sum over a (batch, D, H) tensor, and baseline (b), autograd through "
+        f"a Python loop over d. Targets: >= 10x (a) and >= 2x (b); measured {fast['x_cumsum']:.1f}x and "
+        f"{fast['x_loop']:.1f}x. peak_rss_mb: growth of the resident set of the process that ran the method. "
+        "The machine may have been shared with other processes while this ran; the ratios come from one run."
+    )
     cmd = ".venv/bin/python benchmarks/bench_nade.py" + (" --quick" if args.quick else "")
-    harness.report("nade", rows, ["method", "examples_per_s", "x_cumsum", "x_loop", "ms_per_step", "peak_rss_mb"],
-                   command=cmd, notes=notes, extra={"hidden": hidden, "batch": batch, "visible": 784})
+    harness.report(
+        "nade",
+        rows,
+        ["method", "examples_per_s", "x_cumsum", "x_loop", "ms_per_step", "peak_rss_mb"],
+        command=cmd,
+        notes=notes,
+        extra={"hidden": hidden, "batch": batch, "visible": 784},
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ importance-sampled evaluation.
     .venv/bin/python benchmarks/bench_vae.py            # the full run (a few minutes)
     .venv/bin/python benchmarks/bench_vae.py --quick    # a tiny run
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,7 @@ def _test_set(n_test, device):
 
 
 # --- the baseline: the PyTorch example, written plainly --------------------------------------
+
 
 class ExampleVAE(torch.nn.Module):
     def __init__(self):
@@ -116,10 +118,15 @@ def run_example(n_train=None, n_test=10000, seed=0, device="cpu"):
     harness.sync(device)
     seconds = time.perf_counter() - start
     model.eval()
-    return {"epoch_s": seconds, "examples_per_s": len(dataset) / seconds, "test_elbo": example_elbo(model, x_test)}
+    return {
+        "epoch_s": seconds,
+        "examples_per_s": len(dataset) / seconds,
+        "test_elbo": example_elbo(model, x_test),
+    }
 
 
 # --- probdl ------------------------------------------------------------------------------------
+
 
 def run_probdl(n_train=None, n_test=10000, seed=0, fused=False, device="cpu"):
     from probdl import data, vae
@@ -129,11 +136,25 @@ def run_probdl(n_train=None, n_test=10000, seed=0, fused=False, device="cpu"):
     x_train, _ = data.load_mnist("train_full", n=n_train, device=device)
     x_test = _test_set(n_test, device)
     model = vae.VAE(784, 400, 20, n_layers=1).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True) if fused else None  # None: fit's Adam
-    hist = fit(model, vae.objective, x_train, epochs=1, batch_size=BATCH, lr=1e-3, optimizer=optimizer,
-               transform=data.binarize_dynamic, progress=False)
-    return {"epoch_s": hist.seconds, "examples_per_s": len(x_train) / hist.seconds,
-            "test_elbo": vae.evaluate(model, x_test)}
+    optimizer = (
+        torch.optim.Adam(model.parameters(), lr=1e-3, fused=True) if fused else None
+    )  # None: fit's Adam
+    hist = fit(
+        model,
+        vae.objective,
+        x_train,
+        epochs=1,
+        batch_size=BATCH,
+        lr=1e-3,
+        optimizer=optimizer,
+        transform=data.binarize_dynamic,
+        progress=False,
+    )
+    return {
+        "epoch_s": hist.seconds,
+        "examples_per_s": len(x_train) / hist.seconds,
+        "test_elbo": vae.evaluate(model, x_test),
+    }
 
 
 def run_chapter_model(n_train=None, n_eval=1000, k=1000, seed=0, device="cpu"):
@@ -150,9 +171,15 @@ def run_chapter_model(n_train=None, n_eval=1000, k=1000, seed=0, device="cpu"):
     ll = model.log_likelihood(x_test, k, batch_size=500)
     harness.sync(device)
     eval_s = time.perf_counter() - start
-    return {"epoch_s": hist.seconds, "examples_per_s": len(x_train) / hist.seconds,
-            "test_elbo": vae.evaluate(model, x_test), "eval_s": eval_s, "eval_images": n_eval, "k": k,
-            "test_ll": float(ll.mean())}
+    return {
+        "epoch_s": hist.seconds,
+        "examples_per_s": len(x_train) / hist.seconds,
+        "test_elbo": vae.evaluate(model, x_test),
+        "eval_s": eval_s,
+        "eval_images": n_eval,
+        "k": k,
+        "test_ll": float(ll.mean()),
+    }
 
 
 def main(argv=None):
@@ -160,8 +187,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a tiny run (subsets, K = 100)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: probdl.config.device())")
     parser.add_argument("--seeds", type=int, default=2, help="repetitions of the epoch comparison")
-    parser.add_argument("--threads", default="1,2",
-                        help="comma-separated torch thread counts, each measured in turn (default 1,2)")
+    parser.add_argument(
+        "--threads",
+        default="1,2",
+        help="comma-separated torch thread counts, each measured in turn (default 1,2)",
+    )
     args = parser.parse_args(argv)
     from probdl import config
 
@@ -171,59 +201,112 @@ def main(argv=None):
     seeds = 1 if args.quick else args.seeds
     k, n_eval = (100, 200) if args.quick else (1000, 1000)
     thread_counts = [int(t) for t in str(args.threads).split(",")]
-    labels = {"baseline": "PyTorch example 784-400-20 (DataLoader, per-item ToTensor)",
-              "probdl": "probdl 784-400-20 (tensors on device, fit, its default Adam)",
-              "probdl_fused": "probdl 784-400-20 (tensors on device, fit, Adam fused=True)"}
+    labels = {
+        "baseline": "PyTorch example 784-400-20 (DataLoader, per-item ToTensor)",
+        "probdl": "probdl 784-400-20 (tensors on device, fit, its default Adam)",
+        "probdl_fused": "probdl 784-400-20 (tensors on device, fit, Adam fused=True)",
+    }
 
     rows, speedups, summary = [], {}, []
     for threads in thread_counts:
         results = {"baseline": [], "probdl": [], "probdl_fused": []}
         for seed in range(seeds):
-            for name, fn, kw in (("baseline", run_example, {}), ("probdl", run_probdl, {}),
-                                 ("probdl_fused", run_probdl, {"fused": True})):
-                results[name].append(harness.measure(fn, n_train=n_train, n_test=n_test, seed=seed,
-                                                     device=device, threads=threads, **kw))
+            for name, fn, kw in (
+                ("baseline", run_example, {}),
+                ("probdl", run_probdl, {}),
+                ("probdl_fused", run_probdl, {"fused": True}),
+            ):
+                results[name].append(
+                    harness.measure(
+                        fn, n_train=n_train, n_test=n_test, seed=seed, device=device, threads=threads, **kw
+                    )
+                )
         base_eps = sum(r["examples_per_s"] for r in results["baseline"]) / seeds
         for name, runs in results.items():
             for seed, r in enumerate(runs):
-                rows.append({"method": labels[name], "threads": threads, "seed": seed, "epoch_s": r["epoch_s"],
-                             "examples_per_s": r["examples_per_s"], "ratio": r["examples_per_s"] / base_eps,
-                             "test_elbo": r["test_elbo"], "peak_rss_mb": r["peak_rss_mb"]})
-        chap = harness.measure(run_chapter_model, n_train=n_train, n_eval=n_eval, k=k, device=device,
-                               threads=threads)
-        rows.append({"method": "probdl 784-200-200-50, static binarized (batch 100)", "threads": threads,
-                     "seed": 0, "epoch_s": chap["epoch_s"], "examples_per_s": chap["examples_per_s"],
-                     "ratio": chap["examples_per_s"] / base_eps, "test_elbo": chap["test_elbo"],
-                     "peak_rss_mb": chap["peak_rss_mb"]})
-        rows.append({"method": f"784-200-200-50 evaluation, K = {k} (images/s)", "threads": threads, "seed": 0,
-                     "epoch_s": chap["eval_s"], "examples_per_s": chap["eval_images"] / chap["eval_s"],
-                     "ratio": "-", "test_elbo": chap["test_ll"], "peak_rss_mb": chap["peak_rss_mb"]})
-        speed = {name: (sum(r["examples_per_s"] for r in results[name]) / seeds) / base_eps
-                 for name in ("probdl", "probdl_fused")}
+                rows.append(
+                    {
+                        "method": labels[name],
+                        "threads": threads,
+                        "seed": seed,
+                        "epoch_s": r["epoch_s"],
+                        "examples_per_s": r["examples_per_s"],
+                        "ratio": r["examples_per_s"] / base_eps,
+                        "test_elbo": r["test_elbo"],
+                        "peak_rss_mb": r["peak_rss_mb"],
+                    }
+                )
+        chap = harness.measure(
+            run_chapter_model, n_train=n_train, n_eval=n_eval, k=k, device=device, threads=threads
+        )
+        rows.append(
+            {
+                "method": "probdl 784-200-200-50, static binarized (batch 100)",
+                "threads": threads,
+                "seed": 0,
+                "epoch_s": chap["epoch_s"],
+                "examples_per_s": chap["examples_per_s"],
+                "ratio": chap["examples_per_s"] / base_eps,
+                "test_elbo": chap["test_elbo"],
+                "peak_rss_mb": chap["peak_rss_mb"],
+            }
+        )
+        rows.append(
+            {
+                "method": f"784-200-200-50 evaluation, K = {k} (images/s)",
+                "threads": threads,
+                "seed": 0,
+                "epoch_s": chap["eval_s"],
+                "examples_per_s": chap["eval_images"] / chap["eval_s"],
+                "ratio": "-",
+                "test_elbo": chap["test_ll"],
+                "peak_rss_mb": chap["peak_rss_mb"],
+            }
+        )
+        speed = {
+            name: (sum(r["examples_per_s"] for r in results[name]) / seeds) / base_eps
+            for name in ("probdl", "probdl_fused")
+        }
         speedups[threads] = speed
         elbo = {name: sum(r["test_elbo"] for r in runs) / seeds for name, runs in results.items()}
-        summary.append(f"{threads} thread(s): probdl {speed['probdl']:.2f}x (fit's default Adam) and "
-                       f"{speed['probdl_fused']:.2f}x (fused Adam) the baseline's examples per second, "
-                       f"mean test ELBO {elbo['probdl']:.2f} and {elbo['probdl_fused']:.2f} (probdl) vs "
-                       f"{elbo['baseline']:.2f} (baseline); "
-                       f"K = {k} evaluation {chap['eval_s'] / n_eval * 10000:.0f} s per 10,000 test images")
+        summary.append(
+            f"{threads} thread(s): probdl {speed['probdl']:.2f}x (fit's default Adam) and "
+            f"{speed['probdl_fused']:.2f}x (fused Adam) the baseline's examples per second, "
+            f"mean test ELBO {elbo['probdl']:.2f} and {elbo['probdl_fused']:.2f} (probdl) vs "
+            f"{elbo['baseline']:.2f} (baseline); "
+            f"K = {k} evaluation {chap['eval_s'] / n_eval * 10000:.0f} s per 10,000 test images"
+        )
 
     import os
-    notes = (f"One epoch over {'3,000' if args.quick else '60,000'} dynamically binarized MNIST training images, "
-             f"batches of {BATCH}, Adam(1e-3); test ELBO per image (nats) on {n_test} test images, one fixed "
-             f"dynamic binarization; ratio = examples per second over the baseline's at the same thread count. "
-             + "; ".join(summary) + ". The evaluation rows: the K-sample importance-sampled estimate on "
-             f"{n_eval} static binarized test images after one epoch (test_elbo holds that estimate, epoch_s "
-             "the evaluation's seconds). Load average at the end: "
-             + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + ".")
-    command = "python benchmarks/bench_vae.py" + (" --quick" if args.quick else "") + (
-        f" --threads {args.threads}" if str(args.threads) != "1,2" else "")
+
+    notes = (
+        f"One epoch over {'3,000' if args.quick else '60,000'} dynamically binarized MNIST training images, "
+        f"batches of {BATCH}, Adam(1e-3); test ELBO per image (nats) on {n_test} test images, one fixed "
+        f"dynamic binarization; ratio = examples per second over the baseline's at the same thread count. "
+        + "; ".join(summary)
+        + ". The evaluation rows: the K-sample importance-sampled estimate on "
+        f"{n_eval} static binarized test images after one epoch (test_elbo holds that estimate, epoch_s "
+        "the evaluation's seconds). Load average at the end: "
+        + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        + "."
+    )
+    command = (
+        "python benchmarks/bench_vae.py"
+        + (" --quick" if args.quick else "")
+        + (f" --threads {args.threads}" if str(args.threads) != "1,2" else "")
+    )
     columns = ["method", "threads", "seed", "epoch_s", "examples_per_s", "ratio", "test_elbo", "peak_rss_mb"]
     if args.quick:  # a smoke test of the script: print, do not overwrite the committed results
         harness.print_table(rows, columns)
     else:
-        harness.report("vae", rows, columns, command=command, notes=notes,
-                       extra={"speedup": {str(t): v for t, v in speedups.items()}})
+        harness.report(
+            "vae",
+            rows,
+            columns,
+            command=command,
+            notes=notes,
+            extra={"speedup": {str(t): v for t, v in speedups.items()}},
+        )
     print(notes)
 
 

@@ -4,6 +4,7 @@ Each benchmark script measures its methods with :func:`measure`, which runs one 
 fresh process (so its peak memory is its own), then calls :func:`report` to print a table and
 write ``benchmarks/results/<name>.json``. The book's appendix reads those files.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,15 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def time_per_call(fn, *, device="cpu", warmup: int = 2, min_seconds: float = 3.0, min_calls: int = 5,
-                  max_calls: int = 10_000) -> dict:
+def time_per_call(
+    fn,
+    *,
+    device="cpu",
+    warmup: int = 2,
+    min_seconds: float = 3.0,
+    min_calls: int = 5,
+    max_calls: int = 10_000,
+) -> dict:
     """Call ``fn()`` ``warmup`` times, then repeatedly for at least ``min_seconds`` and
     ``min_calls`` calls; return the median and the spread of seconds per call."""
     for _ in range(warmup):
@@ -40,8 +48,12 @@ def time_per_call(fn, *, device="cpu", warmup: int = 2, min_seconds: float = 3.0
         fn()
         sync(device)
         times.append(time.perf_counter() - t0)
-    return {"seconds_median": statistics.median(times), "seconds_min": min(times),
-            "seconds_max": max(times), "calls": len(times)}
+    return {
+        "seconds_median": statistics.median(times),
+        "seconds_min": min(times),
+        "seconds_max": max(times),
+        "calls": len(times),
+    }
 
 
 def _rss_mb() -> float:
@@ -83,9 +95,14 @@ def measure(target, *args, device="cpu", threads: int | None = None, **kwargs) -
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -105,14 +122,28 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
-def report(name: str, rows: list[dict], columns: list[str], *, command: str, notes: str = "",
-           extra: dict | None = None) -> Path:
+def report(
+    name: str,
+    rows: list[dict],
+    columns: list[str],
+    *,
+    command: str,
+    notes: str = "",
+    extra: dict | None = None,
+) -> Path:
     """Print the table and write ``benchmarks/results/<name>.json``."""
     print_table(rows, columns)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-               "machine": machine(), "columns": columns, "rows": rows, "notes": notes}
+    payload = {
+        "benchmark": name,
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "columns": columns,
+        "rows": rows,
+        "notes": notes,
+    }
     if extra:
         payload.update(extra)
     path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -1,4 +1,5 @@
 """Tests of probdl.bbb: the mathematics of Bayes by Backprop."""
+
 import copy
 import math
 
@@ -6,12 +7,12 @@ import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, Normal, kl_divergence
 
-from probdl import bbb
+from probdl import bbb, metrics, mlp, predictive, priors
 
 
 def test_closed_form_kl_against_torch_and_monte_carlo():
     torch.manual_seed(0)
-    layer = bbb.BayesianLinear(5, 4, bbb.GaussianPrior(0.7), init_sigma=0.3)
+    layer = bbb.BayesianLinear(5, 4, priors.GaussianPrior(0.7), init_sigma=0.3)
     with torch.no_grad():
         layer.weight_rho.uniform_(-2.0, 0.5)
     kl = layer.kl()
@@ -29,15 +30,19 @@ def test_closed_form_kl_against_torch_and_monte_carlo():
 
 
 def test_scale_mixture_log_prob_against_formula_and_torch():
-    prior = bbb.ScaleMixturePrior(0.25, math.exp(-1), math.exp(-7))
+    prior = priors.ScaleMixturePrior(0.25, math.exp(-1), math.exp(-7))
     w = torch.linspace(-3, 3, 101, dtype=torch.float64)
     s1, s2 = math.exp(-1), math.exp(-7)
-    direct = torch.log(0.25 * torch.exp(-w ** 2 / (2 * s1 ** 2)) / (s1 * math.sqrt(2 * math.pi))
-                       + 0.75 * torch.exp(-w ** 2 / (2 * s2 ** 2)) / (s2 * math.sqrt(2 * math.pi)))
+    direct = torch.log(
+        0.25 * torch.exp(-(w**2) / (2 * s1**2)) / (s1 * math.sqrt(2 * math.pi))
+        + 0.75 * torch.exp(-(w**2) / (2 * s2**2)) / (s2 * math.sqrt(2 * math.pi))
+    )
     torch.testing.assert_close(prior.log_prob(w), direct)
     torch.testing.assert_close(prior.log_prob(w), prior.dist(w).log_prob(w))
-    mix = MixtureSameFamily(Categorical(probs=torch.tensor([0.25, 0.75], dtype=torch.float64)),
-                            Normal(torch.zeros(2, dtype=torch.float64), torch.tensor([s1, s2], dtype=torch.float64)))
+    mix = MixtureSameFamily(
+        Categorical(probs=torch.tensor([0.25, 0.75], dtype=torch.float64)),
+        Normal(torch.zeros(2, dtype=torch.float64), torch.tensor([s1, s2], dtype=torch.float64)),
+    )
     torch.testing.assert_close(prior.log_prob(w.reshape(1, -1)), mix.log_prob(w.reshape(1, -1)))
     with pytest.raises(NotImplementedError, match="closed-form"):
         prior.kl(w, w.abs() + 1)
@@ -48,8 +53,10 @@ def test_log_q_is_the_gaussian_density_of_the_sampled_weights():
     layer = bbb.BayesianLinear(3, 2, init_sigma=0.5)
     layer(torch.randn(4, 3))
     w, b = layer._w
-    ref = Normal(layer.weight_mu, layer.weight_sigma).log_prob(w).sum() + \
-        Normal(layer.bias_mu, layer.bias_sigma).log_prob(b).sum()
+    ref = (
+        Normal(layer.weight_mu, layer.weight_sigma).log_prob(w).sum()
+        + Normal(layer.bias_mu, layer.bias_sigma).log_prob(b).sum()
+    )
     torch.testing.assert_close(layer.log_q(), ref)
     torch.testing.assert_close(layer.log_p(), Normal(0.0, 1.0).log_prob(torch.cat([w.reshape(-1), b])).sum())
 
@@ -73,7 +80,7 @@ def test_local_reparameterization_matches_weight_sampling_moments():
         a = torch.stack([lrt(x) for _ in range(n)])
         b = torch.stack([layer(x) for _ in range(n)])
         mean = torch.nn.functional.linear(x, layer.weight_mu, layer.bias_mu)
-        var = torch.nn.functional.linear(x ** 2, layer.weight_sigma ** 2, layer.bias_sigma ** 2)
+        var = torch.nn.functional.linear(x**2, layer.weight_sigma**2, layer.bias_sigma**2)
     for s in (a, b):
         assert torch.allclose(s.mean(0), mean, atol=4 * (var / n).sqrt().max())
         assert torch.allclose(s.var(0), var, rtol=0.04)
@@ -122,7 +129,7 @@ def test_blundell_kl_weights_sum_to_one_and_keep_the_epoch_unbiased():
 def test_closed_and_mc_objectives_agree_in_expectation():
     torch.manual_seed(0)
     x, y = torch.randn(20, 3), torch.randint(0, 4, (20,))
-    model = bbb.BayesianMLP([3, 5, 4], bbb.GaussianPrior(0.5), init_sigma=0.2)
+    model = bbb.BayesianMLP([3, 5, 4], priors.GaussianPrior(0.5), init_sigma=0.2)
     obj = bbb.ELBO(20, kl="mc")
     with torch.no_grad():
         closed = bbb.ELBO(20, kl="closed")(model, x, y)["surprise"]
@@ -135,22 +142,26 @@ def test_predictive_variance_vanishes_as_sigma_goes_to_zero():
     torch.manual_seed(0)
     x = torch.linspace(-1, 1, 7).reshape(-1, 1)
     for lrt in (False, True):
-        model = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=1e-9, local_reparameterization=lrt)
-        mean, var = bbb.predictive(model, x, n_samples=20)
+        model = bbb.BayesianMLP(
+            [1, 10, 1], likelihood="gaussian", init_sigma=1e-9, local_reparameterization=lrt
+        )
+        mean, var = predictive.predictive(model, x, n_samples=20)
         assert var.max() < 1e-10
         model.set_sample(False)
         torch.testing.assert_close(mean, model(x), atol=1e-6, rtol=0)
-        wide = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3, local_reparameterization=lrt)
-        assert bbb.predictive(wide, x, n_samples=20)[1].min() > 1e-4
-    plain = bbb.PlainMLP([1, 10, 1], likelihood="gaussian")
+        wide = bbb.BayesianMLP(
+            [1, 10, 1], likelihood="gaussian", init_sigma=0.3, local_reparameterization=lrt
+        )
+        assert predictive.predictive(wide, x, n_samples=20)[1].min() > 1e-4
+    plain = mlp.PlainMLP([1, 10, 1], likelihood="gaussian")
     x_many = torch.linspace(-3, 3, 1000).reshape(-1, 1)
-    assert bbb.predictive(plain, x_many, 7)[1].abs().max() == 0  # exactly, not up to rounding
+    assert predictive.predictive(plain, x_many, 7)[1].abs().max() == 0  # exactly, not up to rounding
     plain.eval()
-    torch.testing.assert_close(bbb.predictive(plain, x_many, 7)[0], plain(x_many).detach())
+    torch.testing.assert_close(predictive.predictive(plain, x_many, 7)[0], plain(x_many).detach())
     # the mean and variance against a direct computation over stored draws
     model = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3)
     torch.manual_seed(5)
-    mean, var = bbb.predictive(model, x, n_samples=50)
+    mean, var = predictive.predictive(model, x, n_samples=50)
     torch.manual_seed(5)
     with torch.no_grad():
         draws = torch.stack([model(x) for _ in range(50)]).double()
@@ -160,7 +171,7 @@ def test_predictive_variance_vanishes_as_sigma_goes_to_zero():
 
 def test_predictive_probabilities_sum_to_one():
     model = bbb.BayesianMLP([4, 6, 3], init_sigma=0.5)
-    mean, var = bbb.predictive(model, torch.randn(5, 4), n_samples=10, batch_size=2)
+    mean, var = predictive.predictive(model, torch.randn(5, 4), n_samples=10, batch_size=2)
     torch.testing.assert_close(mean.sum(-1), torch.ones(5))
     assert (var >= 0).all() and model.layers[0].sample
 
@@ -169,8 +180,14 @@ def test_manual_gradient_matches_autograd():
     torch.manual_seed(0)
     x = torch.rand(16, 1)
     y = torch.sin(6 * x)
-    model = bbb.BayesianMLP([1, 7, 7, 1], bbb.GaussianPrior(1.0), likelihood="gaussian", noise_std=0.2,
-                            parameterization="exp", init_sigma=0.1).double()
+    model = bbb.BayesianMLP(
+        [1, 7, 7, 1],
+        priors.GaussianPrior(1.0),
+        likelihood="gaussian",
+        noise_std=0.2,
+        parameterization="exp",
+        init_sigma=0.1,
+    ).double()
     x, y = x.double(), y.double()
     eps = [[torch.randn_like(mu) for mu, _ in layer.params()] for layer in model.layers]
     grads, value = bbb.manual_gradients(model, x, y, n_data=100, eps=eps)
@@ -186,7 +203,9 @@ def test_manual_gradient_matches_autograd():
             h = torch.relu(h)
     f = Normal(h, model.noise_std).log_prob(y).sum() * 100 / 16 + log_p - log_q
     torch.testing.assert_close(value, f.detach())
-    auto = dict(zip([n for n, _ in model.named_parameters()], torch.autograd.grad(f, list(model.parameters()))))
+    auto = dict(
+        zip([n for n, _ in model.named_parameters()], torch.autograd.grad(f, list(model.parameters())))
+    )
     assert set(grads) == set(auto)
     for name in auto:
         torch.testing.assert_close(grads[name], auto[name], rtol=1e-8, atol=1e-10)
@@ -226,16 +245,16 @@ def test_training_moves_the_elbo_up():
 
 def test_errors():
     with pytest.raises(ValueError, match="positive"):
-        bbb.GaussianPrior(0.0)
+        priors.GaussianPrior(0.0)
     with pytest.raises(ValueError, match="positive"):
-        bbb.ScaleMixturePrior(0.5, -1.0, 0.1)
+        priors.ScaleMixturePrior(0.5, -1.0, 0.1)
     with pytest.raises(ValueError, match="positive"):
-        bbb.ScaleMixturePrior(0.5, 1.0, 0.0)
+        priors.ScaleMixturePrior(0.5, 1.0, 0.0)
     for pi in (0.0, 1.0, 1.5, -0.1):
         with pytest.raises(ValueError, match="strictly between 0 and 1"):
-            bbb.ScaleMixturePrior(pi, 1.0, 0.1)
+            priors.ScaleMixturePrior(pi, 1.0, 0.1)
     with pytest.raises(ValueError, match="closed"):
-        bbb.BayesianMLP([2, 3], bbb.GaussianPrior(1.0)) and bbb.ELBO(3, kl="exact")
+        bbb.BayesianMLP([2, 3], priors.GaussianPrior(1.0)) and bbb.ELBO(3, kl="exact")
     layer = bbb.BayesianLinear(4, 2)
     with pytest.raises(ValueError, match="got inputs with 3 features"):
         layer(torch.zeros(5, 3))
@@ -252,7 +271,7 @@ def test_errors():
     with pytest.raises(ValueError, match="int64"):
         cls.log_likelihood(torch.zeros(4, 3), torch.zeros(4))
     with pytest.raises(NotImplementedError):
-        bbb.BayesianMLP([2, 3], bbb.ScaleMixturePrior()).kl()
+        bbb.BayesianMLP([2, 3], priors.ScaleMixturePrior()).kl()
     with pytest.raises(ValueError, match="fraction"):
         bbb.prune_by_snr(cls, 1.0)
 
@@ -264,8 +283,8 @@ def test_error_rate_of_mean_network_and_predictive():
     model.set_sample(False)
     y = model(x).argmax(-1)
     model.set_sample(True)
-    assert bbb.error_rate(model, x, y) == 0.0
-    assert bbb.error_rate(model, x, (y + 1) % 3, batch_size=7) == 100.0
-    assert bbb.error_rate(model, x, y, n_samples=3) == 0.0
+    assert predictive.error_rate(model, x, y) == 0.0
+    assert predictive.error_rate(model, x, (y + 1) % 3, batch_size=7) == 100.0
+    assert predictive.error_rate(model, x, y, n_samples=3) == 0.0
     assert model.layers[0].sample and model.training
-    torch.testing.assert_close(bbb.entropy(torch.full((2, 4), 0.25)), torch.full((2,), math.log(4)))
+    torch.testing.assert_close(metrics.entropy(torch.full((2, 4), 0.25)), torch.full((2,), math.log(4)))

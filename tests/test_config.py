@@ -37,14 +37,55 @@ def test_unknown_profile_lists_valid_names(monkeypatch, bad):
         assert name in message
 
 
-def test_sizes_table_is_complete_and_consistent():
-    for chapter, rows in config.SIZES.items():
-        assert set(rows) == set(config.PROFILES), f"{chapter} lacks a profile"
-        keys = [set(rows[p]) for p in config.PROFILES]
-        assert all(k == keys[0] for k in keys), f"{chapter}: profiles define different sizes {keys}"
+def test_every_chapter_module_overrides_only_its_book_keys():
+    import importlib
+    import pkgutil
+
+    import probdl.sizes
+
+    names = [m.name for m in pkgutil.iter_modules(probdl.sizes.__path__)]
+    assert {"setup", "nade", "vae"} <= set(names)
+    for name in names:
+        module = importlib.import_module(f"probdl.sizes.{name}")
+        assert name in config.CHAPTERS, f"probdl/sizes/{name}.py is not a chapter in config.CHAPTERS"
+        for prof in ("SMOKE", "PAPER"):
+            extra = set(getattr(module, prof, {})) - set(module.BOOK)
+            assert not extra, f"probdl/sizes/{name}.py: {prof} overrides keys BOOK lacks: {extra}"
+        for prof in config.PROFILES:
+            assert set(config.sizes(name, prof)) == set(module.BOOK)
     assert config.sizes("setup", "smoke")["n_train"] < config.sizes("setup", "book")["n_train"]
     with pytest.raises(KeyError, match="known chapters"):
         config.sizes("no-such-chapter")
+
+
+def test_an_override_of_an_unknown_key_is_an_error(monkeypatch):
+    import probdl.sizes.setup as setup_sizes
+
+    monkeypatch.setattr(setup_sizes, "SMOKE", {"n_trian": 5})
+    with pytest.raises(KeyError, match="n_trian"):
+        config.sizes("setup", "smoke")
+
+
+def test_threads_for_small_and_large_models(monkeypatch):
+    monkeypatch.delenv("PROBDL_THREADS", raising=False)
+    small = torch.nn.Linear(10, 10)
+    large = torch.nn.Linear(1000, 1000)
+    assert config.threads_for(small) == 1
+    assert config.threads_for(large) == torch.get_num_threads()
+    monkeypatch.setenv("PROBDL_THREADS", "3")
+    assert config.threads_for(small) == 3
+    monkeypatch.setenv("PROBDL_THREADS", "zero")
+    with pytest.raises(ValueError, match="PROBDL_THREADS"):
+        config.threads_for(small)
+
+
+def test_torch_threads_restores_the_count_after_an_error():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with config.torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
 
 
 def test_sizes_returns_a_copy():

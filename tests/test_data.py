@@ -1,9 +1,6 @@
-import gzip
 import math
 import shutil
-import warnings
 
-import numpy as np
 import pytest
 import torch
 
@@ -62,7 +59,9 @@ def test_dynamic_binarization_is_a_fresh_unbiased_draw():
     assert set(a.unique().tolist()) <= {0.0, 1.0}
     assert not torch.equal(a, b), "two draws should differ"
     # pixels that are exactly 0 or 1 are deterministic
-    assert torch.equal(a[x == 0], torch.zeros_like(a[x == 0])) and torch.equal(a[x == 1], torch.ones_like(a[x == 1]))
+    assert torch.equal(a[x == 0], torch.zeros_like(a[x == 0])) and torch.equal(
+        a[x == 1], torch.ones_like(a[x == 1])
+    )
     # unbiased: mean over draws matches the grey level (standard error of the mean ~ 1.3e-4)
     draws = torch.stack([data.binarize_dynamic(x, generator=g) for _ in range(10)])
     assert abs(draws.mean() - x.mean()) < 1e-3
@@ -176,13 +175,16 @@ def test_damaged_extracted_file_is_extracted_again(data_copy):
     assert torch.equal(x, x_ref)
 
 
-@pytest.mark.parametrize("bad,error,match", [
-    ([[0, 1]], TypeError, "torch.Tensor"),
-    (torch.zeros(4), ValueError, "single example"),
-    (torch.zeros(2, 2, 2), ValueError, "2-D"),
-    (torch.zeros(2, 5), ValueError, "4 visible units"),
-    (torch.full((2, 4), 0.5), ValueError, "0 or 1"),
-])
+@pytest.mark.parametrize(
+    "bad,error,match",
+    [
+        ([[0, 1]], TypeError, "torch.Tensor"),
+        (torch.zeros(4), ValueError, "single example"),
+        (torch.zeros(2, 2, 2), ValueError, "2-D"),
+        (torch.zeros(2, 5), ValueError, "4 visible units"),
+        (torch.full((2, 4), 0.5), ValueError, "0 or 1"),
+    ],
+)
 def test_check_binary_errors(bad, error, match):
     with pytest.raises(error, match=match):
         data.check_binary(bad, 4, "NADE")

@@ -1,6 +1,6 @@
 """NADE (Algorithm 1 with a hand-written backward) and the two baselines of Table 1."""
+
 import itertools
-import math
 
 import pytest
 import torch
@@ -64,7 +64,9 @@ def test_conditionals_equal_loop_probabilities():
         for i, xi in enumerate(x):
             for d in range(12):
                 h = torch.sigmoid(m.c + m.W[:, :d] @ xi[:d])
-                assert probs[i, d].item() == pytest.approx(torch.sigmoid(m.b[d] + m.V[d] @ h).item(), abs=1e-12)
+                assert probs[i, d].item() == pytest.approx(
+                    torch.sigmoid(m.b[d] + m.V[d] @ h).item(), abs=1e-12
+                )
 
 
 def test_float32_mnist_size_matches_float64():
@@ -81,7 +83,7 @@ def test_float32_mnist_size_matches_float64():
 def _naive_grads(m, x, weights):
     ps = [p.detach().clone().requires_grad_() for p in (m.W, m.c, m.V, m.b)]
     W, c, V, b = ps
-    xw = x[:, :, None] * W.t()[None]                 # (B, D, H), the cumsum reference
+    xw = x[:, :, None] * W.t()[None]  # (B, D, H), the cumsum reference
     h = torch.sigmoid(c + torch.cumsum(xw, 1) - xw)
     logits = (h * V).sum(-1) + b
     logp = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
@@ -93,7 +95,9 @@ def _naive_grads(m, x, weights):
 def test_gradients_equal_autograd_through_naive(uniform):
     m = random_nade(20, 9, block=8)
     x = random_binary(7, 20)
-    weights = torch.full((7,), -1 / 7, dtype=torch.float64) if uniform else torch.randn(7, dtype=torch.float64)
+    weights = (
+        torch.full((7,), -1 / 7, dtype=torch.float64) if uniform else torch.randn(7, dtype=torch.float64)
+    )
     ref_logp, ref = _naive_grads(m, x, weights)
     m.zero_grad()
     logp = m.log_prob(x)
@@ -108,8 +112,9 @@ def test_gradcheck_of_the_function():
     x = random_binary(3, 9)
     params = [p.detach().clone().requires_grad_() for p in (m.W, m.c, m.V, m.b)]
     # a weighting that is not uniform exercises the second, exact sweep
-    assert torch.autograd.gradcheck(lambda *ps: NADELogProb.apply(x, *ps, 3) * torch.arange(1.0, 4.0, dtype=torch.float64),
-                                    params)
+    assert torch.autograd.gradcheck(
+        lambda *ps: NADELogProb.apply(x, *ps, 3) * torch.arange(1.0, 4.0, dtype=torch.float64), params
+    )
     assert torch.autograd.gradcheck(lambda *ps: NADELogProb.apply(x, *ps, 3).sum(), params)
 
 
@@ -145,12 +150,15 @@ def test_sample_probs_and_given_prefix():
         m.sample(0)
 
 
-@pytest.mark.parametrize("bad,match", [
-    (torch.full((2, 10), 0.5), "0 or 1"),
-    (torch.zeros(2, 11), "10 visible units"),
-    (torch.zeros(10), "single example"),
-    (torch.zeros(2, 2, 5), "2-D"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (torch.full((2, 10), 0.5), "0 or 1"),
+        (torch.zeros(2, 11), "10 visible units"),
+        (torch.zeros(10), "single example"),
+        (torch.zeros(2, 2, 5), "2-D"),
+    ],
+)
 def test_clear_errors(bad, match):
     m = NADE(10, 3)
     with pytest.raises(ValueError, match=match):
@@ -159,9 +167,10 @@ def test_clear_errors(bad, match):
 
 def test_training_lowers_the_nll():
     from probdl.train import fit
+
     torch.manual_seed(0)
     x = random_binary(200, 16, dtype=torch.float32)
-    x[:, 8:] = x[:, :8]                               # strong dependencies to learn
+    x[:, 8:] = x[:, :8]  # strong dependencies to learn
     m = NADE(16, 8)
     before = evaluate_nll(m, x)
     fit(m, nade_objective, x, epochs=30, batch_size=50, lr=0.03, progress=False)
@@ -180,8 +189,10 @@ def test_init_bias_gives_independent_fit():
 
 # --- baselines ------------------------------------------------------------------------------
 
+
 def test_mixture_log_prob_matches_torch_distributions():
     from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily
+
     torch.manual_seed(0)
     mob = MixtureOfBernoullis(8, 3).double()
     with torch.no_grad():
@@ -239,7 +250,7 @@ def test_large_batches_are_swept_in_parts(workers):
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(0.3)
-    x = random_binary(300, 20)                       # more than one part of 128
+    x = random_binary(300, 20)  # more than one part of 128
     weights = torch.randn(300, dtype=torch.float64)
     ref_logp, ref = _naive_grads(m, x, weights)
     W, c, V, b = (p.detach() for p in (m.W, m.c, m.V, m.b))

@@ -1,12 +1,13 @@
 """Tests of probdl.vi: the mathematics, against torch.distributions, brute force, autograd,
 finite differences and Monte Carlo with fixed seeds."""
+
 import math
 
 import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from probdl import vi
+from probdl import exact, vi
 
 D64 = torch.float64
 
@@ -16,6 +17,7 @@ def gen(seed=0):
 
 
 # --- kl_normal / kl_mvn -----------------------------------------------------------------------
+
 
 def test_kl_normal_matches_torch_distributions():
     g = gen(1)
@@ -51,8 +53,9 @@ def test_kl_mvn_matches_torch_and_diagonal():
     ref = kl_divergence(MultivariateNormal(mq, cq), MultivariateNormal(mp, cp))
     torch.testing.assert_close(vi.kl_mvn(mq, cq, mp, cp), ref)
     sq, sp = torch.rand(4, generator=g, dtype=D64) + 0.2, torch.rand(4, generator=g, dtype=D64) + 0.2
-    torch.testing.assert_close(vi.kl_mvn(mq, torch.diag(sq ** 2), mp, torch.diag(sp ** 2)),
-                               vi.kl_normal(mq, sq, mp, sp).sum())
+    torch.testing.assert_close(
+        vi.kl_mvn(mq, torch.diag(sq**2), mp, torch.diag(sp**2)), vi.kl_normal(mq, sq, mp, sp).sum()
+    )
 
 
 def test_entropy_and_log_prob():
@@ -64,6 +67,7 @@ def test_entropy_and_log_prob():
 
 
 # --- reparameterize / log_mean_exp (the existing API) -----------------------------------------
+
 
 def test_reparameterize_moments_and_gradient():
     mu = torch.tensor([1.0, -2.0], requires_grad=True)
@@ -85,16 +89,17 @@ def test_log_mean_exp():
 
 # --- the conjugate model ----------------------------------------------------------------------
 
+
 @pytest.fixture
 def blr1():
-    x, y = vi.linear_data(20, 0.7, 0.1, seed=0)
-    return vi.BayesLinReg(x, y, noise_var=0.1, prior_var=1.0)
+    x, y = exact.linear_data(20, 0.7, 0.1, seed=0)
+    return exact.BayesLinReg(x, y, noise_var=0.1, prior_var=1.0)
 
 
 @pytest.fixture
 def blr3():
-    x, y = vi.linear_data(25, [0.5, -1.0, 0.3], 0.2, seed=1)
-    return vi.BayesLinReg(x, y, noise_var=0.2, prior_var=2.0)
+    x, y = exact.linear_data(25, [0.5, -1.0, 0.3], 0.2, seed=1)
+    return exact.BayesLinReg(x, y, noise_var=0.2, prior_var=2.0)
 
 
 def test_posterior_is_bayes_rule_on_a_grid(blr1):
@@ -125,12 +130,18 @@ def test_elbo_gap_is_kl_to_posterior(blr3):
     sigma = torch.exp(torch.randn(100, 3, generator=g, dtype=D64))
     elbo = blr3.elbo(mu, sigma)
     assert (elbo <= blr3.log_evidence()).all()
-    torch.testing.assert_close(blr3.log_evidence() - elbo, blr3.kl_posterior(mu, sigma), rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(
+        blr3.log_evidence() - elbo, blr3.kl_posterior(mu, sigma), rtol=1e-10, atol=1e-9
+    )
     # full-covariance q, and the maximiser is the posterior
     a = torch.randn(100, 3, 3, generator=g, dtype=D64)
     lt = torch.tril(a, -1) + torch.diag_embed(torch.exp(torch.diagonal(a, dim1=-2, dim2=-1)))
-    torch.testing.assert_close(blr3.log_evidence() - blr3.elbo(mu, scale_tril=lt),
-                               blr3.kl_posterior(mu, scale_tril=lt), rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(
+        blr3.log_evidence() - blr3.elbo(mu, scale_tril=lt),
+        blr3.kl_posterior(mu, scale_tril=lt),
+        rtol=1e-10,
+        atol=1e-9,
+    )
     at_post = blr3.elbo(blr3.mean, scale_tril=torch.linalg.cholesky(blr3.cov))
     torch.testing.assert_close(at_post, blr3.log_evidence(), rtol=0, atol=1e-10)
 
@@ -139,9 +150,12 @@ def test_elbo_terms_match_monte_carlo(blr3):
     mu = torch.tensor([0.2, -0.4, 0.1], dtype=D64)
     sigma = torch.tensor([0.3, 0.5, 0.2], dtype=D64)
     exact = blr3.elbo(mu, sigma)
-    for est in (vi.elbo_mc(blr3.log_joint, mu, sigma, 20_000, gen(8)),
-                vi.elbo_mc_analytic_kl(blr3.log_likelihood, mu, sigma, 20_000, 0.0,
-                                       math.sqrt(blr3.prior_var), gen(8))):
+    for est in (
+        vi.elbo_mc(blr3.log_joint, mu, sigma, 20_000, gen(8)),
+        vi.elbo_mc_analytic_kl(
+            blr3.log_likelihood, mu, sigma, 20_000, 0.0, math.sqrt(blr3.prior_var), gen(8)
+        ),
+    ):
         assert abs(est.value - exact) < 4 * est.stderr, (est.value, exact, est.stderr)
         assert est.stderr < 0.2  # a missing factor 1/2 in the trace term moves the ELBO by ~5
     with pytest.raises(ValueError, match="2 samples"):
@@ -159,7 +173,10 @@ def test_elbo_grad_matches_autograd_and_finite_differences(blr3):
     for i in range(3):
         e = torch.zeros(3, dtype=D64)
         e[i] = h
-        fd = (blr3.elbo(mu.detach(), torch.exp(d.detach() + e)) - blr3.elbo(mu.detach(), torch.exp(d.detach() - e))) / (2 * h)
+        fd = (
+            blr3.elbo(mu.detach(), torch.exp(d.detach() + e))
+            - blr3.elbo(mu.detach(), torch.exp(d.detach() - e))
+        ) / (2 * h)
         assert abs(fd - cd[i]) < 1e-5
 
 
@@ -168,29 +185,30 @@ def test_mean_field_is_stationary(blr3, blr1):
     gm, gd = blr3.elbo_grad(m, torch.log(s))
     assert gm.abs().max() < 1e-9 and gd.abs().max() < 1e-9
     m1, s1 = blr1.mean_field()
-    torch.testing.assert_close(s1 ** 2, torch.diagonal(blr1.cov))  # one weight: exact posterior
+    torch.testing.assert_close(s1**2, torch.diagonal(blr1.cov))  # one weight: exact posterior
     assert blr1.kl_posterior(m1, s1).abs() < 1e-10
 
 
 def test_blr_errors():
     with pytest.raises(ValueError, match="rows"):
-        vi.BayesLinReg(torch.zeros(5, 2), torch.zeros(4), 0.1)
+        exact.BayesLinReg(torch.zeros(5, 2), torch.zeros(4), 0.1)
     with pytest.raises(ValueError, match="positive"):
-        vi.BayesLinReg(torch.zeros(5), torch.zeros(5), 0.0)
-    m = vi.BayesLinReg(torch.ones(5), torch.zeros(5), 0.1)
+        exact.BayesLinReg(torch.zeros(5), torch.zeros(5), 0.0)
+    m = exact.BayesLinReg(torch.ones(5), torch.zeros(5), 0.1)
     with pytest.raises(ValueError, match="exactly one"):
         m.elbo(torch.zeros(1))
 
 
 # --- gradient estimators ----------------------------------------------------------------------
 
+
 def test_pathwise_and_score_function_are_unbiased():
     # f(z) = sum(z^3): E f = sum(mu^3 + 3 mu sigma^2); d/dmu = 3 mu^2 + 3 sigma^2; d/dd = 6 mu sigma^2
     mu = torch.tensor([0.5, -1.0], dtype=D64)
     d = torch.tensor([-0.3, 0.2], dtype=D64)
     s2 = torch.exp(2 * d)
-    true_mu, true_d = 3 * mu ** 2 + 3 * s2, 6 * mu * s2
-    f = lambda z: (z ** 3).sum(-1)
+    true_mu, true_d = 3 * mu**2 + 3 * s2, 6 * mu * s2
+    f = lambda z: (z**3).sum(-1)
     for est in (vi.pathwise_grad, vi.score_function_grad):
         gm, gd = est(f, mu, d, 400_000, gen(10))
         se_m, se_d = gm.std(0) / math.sqrt(len(gm)), gd.std(0) / math.sqrt(len(gd))
@@ -227,17 +245,26 @@ def test_pathwise_elbo_gradient_matches_closed_form(blr3):
 
 # --- stochastic optimisation ------------------------------------------------------------------
 
+
 def test_robbins_monro_schedule():
     rho = vi.robbins_monro(0.5, t0=10, kappa=0.75)
-    assert rho(0) == pytest.approx(0.5 / 10 ** 0.75)
+    assert rho(0) == pytest.approx(0.5 / 10**0.75)
     assert rho(100) < rho(10)
     with pytest.raises(ValueError, match="kappa"):
         vi.robbins_monro(1.0, kappa=0.4)
 
 
 def test_stochastic_ascent_converges_to_posterior(blr1):
-    out = vi.stochastic_elbo_ascent(blr1, 0.0, 0.0, steps=3000, step_size=vi.robbins_monro(1.0, t0=100, kappa=1.0),
-                                    batch_size=5, n_samples=4, generator=gen(14))
+    out = vi.stochastic_elbo_ascent(
+        blr1,
+        0.0,
+        0.0,
+        steps=3000,
+        step_size=vi.robbins_monro(1.0, t0=100, kappa=1.0),
+        batch_size=5,
+        n_samples=4,
+        generator=gen(14),
+    )
     assert out["mu"].shape == (3001, 1)
     m, s = blr1.mean_field()
     assert abs(out["mu"][-1] - m) < 0.2 * s
@@ -259,13 +286,14 @@ def test_minibatch_gradient_is_unbiased(blr3):
 
 # --- the linear-Gaussian VAE ------------------------------------------------------------------
 
+
 def test_linear_vae_exact_identities():
-    model = vi.LinearGaussianVAE(6, 2, noise_var=0.3, seed=1)
+    model = exact.LinearGaussianVAE(6, 2, noise_var=0.3, seed=1)
     x = torch.randn(10, 6, generator=gen(16), dtype=D64)
     torch.testing.assert_close(model.log_evidence(x) - model.elbo(x), model.posterior_kl(x))
     assert (model.elbo(x) <= model.log_evidence(x)).all()
     # same as BayesLinReg with design W and targets x - b
-    blr = vi.BayesLinReg(model.dec.weight.detach(), (x[0] - model.dec.bias).detach(), 0.3)
+    blr = exact.BayesLinReg(model.dec.weight.detach(), (x[0] - model.dec.bias).detach(), 0.3)
     torch.testing.assert_close(model.log_evidence(x[:1]).detach()[0], blr.log_evidence())
     with torch.no_grad():
         m, s = model.encode(x)
@@ -276,12 +304,12 @@ def test_linear_vae_exact_identities():
 
 
 def test_linear_vae_one_backward_gives_both_networks():
-    model = vi.LinearGaussianVAE(5, 2, noise_var=0.5, seed=2)
+    model = exact.LinearGaussianVAE(5, 2, noise_var=0.5, seed=2)
     x = torch.randn(8, 5, generator=gen(18), dtype=D64)
     params = list(model.parameters())
-    exact = torch.autograd.grad(model.elbo(x).sum(), params)
+    closed = torch.autograd.grad(model.elbo(x).sum(), params)
     est = torch.autograd.grad(model.elbo_mc(x, n=20_000, generator=gen(19)).sum(), params)  # one backward
-    for p, a, b in zip(model.named_parameters(), exact, est):
+    for p, a, b in zip(model.named_parameters(), closed, est):
         assert (a - b).abs().max() < 0.05 * (1 + a.abs().max()), p[0]
 
 
@@ -294,9 +322,9 @@ def test_ppca_max_log_likelihood():
         lam, u = lam.flip(0)[:k], u.flip(1)[:, :k]
         w = u * (lam - s2).clamp(min=0).sqrt()
         ref = MultivariateNormal(x.mean(0), w @ w.T + s2 * torch.eye(6, dtype=D64)).log_prob(x).mean()
-        torch.testing.assert_close(vi.ppca_max_log_likelihood(x, k, s2), ref)
+        torch.testing.assert_close(exact.ppca_max_log_likelihood(x, k, s2), ref)
     # a linear-Gaussian VAE with any weights does no better
-    model = vi.LinearGaussianVAE(6, 2, noise_var=0.3, seed=3)
-    assert model.log_evidence(x).mean() <= vi.ppca_max_log_likelihood(x, 2, 0.3)
+    model = exact.LinearGaussianVAE(6, 2, noise_var=0.3, seed=3)
+    assert model.log_evidence(x).mean() <= exact.ppca_max_log_likelihood(x, 2, 0.3)
     with pytest.raises(ValueError, match="latent_dim"):
-        vi.ppca_max_log_likelihood(x, 7, 0.1)
+        exact.ppca_max_log_likelihood(x, 7, 0.1)

@@ -4,6 +4,7 @@ Modules: ``config`` (profiles, device, seeding, data directory), ``data`` (MNIST
 binarizations, the 1-D regression data), ``train`` (the one training loop), ``plotting``,
 ``vi`` (Gaussian KL, reparameterization), and one module per model family.
 """
+
 from . import config
 
 __version__ = "0.1.0"

@@ -10,9 +10,8 @@
 
 Both have an exact ``log_prob(x)`` in nats, so test NLLs are exact, like NADE's.
 """
-from __future__ import annotations
 
-import math
+from __future__ import annotations
 
 import torch
 from torch import nn
@@ -39,8 +38,8 @@ class MixtureOfBernoullis(nn.Module):
 
     def _component_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """log pi_k + log p(x | k), shape (batch, K)."""
-        log_mu = F.logsigmoid(self.logit_mu)         # log mu
-        log_1m = F.logsigmoid(-self.logit_mu)        # log (1 - mu)
+        log_mu = F.logsigmoid(self.logit_mu)  # log mu
+        log_1m = F.logsigmoid(-self.logit_mu)  # log (1 - mu)
         lp = x @ (log_mu - log_1m).t() + log_1m.sum(1)
         return lp + torch.log_softmax(self.logit_pi, 0)
 
@@ -50,8 +49,15 @@ class MixtureOfBernoullis(nn.Module):
         return torch.logsumexp(self._component_log_probs(x), dim=1)
 
     @torch.no_grad()
-    def fit_em(self, x: torch.Tensor, iterations: int = 50, prior: float = 1.0, batch_size: int = 10_000,
-               generator: torch.Generator | None = None, x_valid: torch.Tensor | None = None) -> list[dict]:
+    def fit_em(
+        self,
+        x: torch.Tensor,
+        iterations: int = 50,
+        prior: float = 1.0,
+        batch_size: int = 10_000,
+        generator: torch.Generator | None = None,
+        x_valid: torch.Tensor | None = None,
+    ) -> list[dict]:
         """Expectation-maximisation from means initialised at random training examples.
 
         ``prior`` adds ``prior`` pseudo-counts of 0 and of 1 to every pixel of every component (a
@@ -61,7 +67,9 @@ class MixtureOfBernoullis(nn.Module):
         x = check_binary(x, self.n_visible, "MixtureOfBernoullis").to(self.logit_mu.dtype)
         n, K = len(x), self.n_components
         idx = torch.randperm(n, generator=generator)[:K]
-        mu = (x[idx] * 0.5 + 0.25 + 0.1 * torch.rand(K, self.n_visible, generator=generator)).clamp(0.05, 0.95)
+        mu = (x[idx] * 0.5 + 0.25 + 0.1 * torch.rand(K, self.n_visible, generator=generator)).clamp(
+            0.05, 0.95
+        )
         self.logit_mu.copy_(torch.log(mu) - torch.log1p(-mu))
         self.logit_pi.zero_()
         history = []
@@ -70,14 +78,14 @@ class MixtureOfBernoullis(nn.Module):
             sums = torch.zeros(K, self.n_visible, dtype=torch.float64)
             ll = 0.0
             for i in range(0, n, batch_size):
-                xb = x[i:i + batch_size]
+                xb = x[i : i + batch_size]
                 lp = self._component_log_probs(xb)
                 norm = torch.logsumexp(lp, 1, keepdim=True)
                 ll += norm.double().sum().item()
-                resp = torch.exp(lp - norm)                       # E-step: responsibilities
+                resp = torch.exp(lp - norm)  # E-step: responsibilities
                 counts += resp.sum(0).double()
                 sums += (resp.t() @ xb).double()
-            mu = (sums + prior) / (counts[:, None] + 2 * prior)   # M-step
+            mu = (sums + prior) / (counts[:, None] + 2 * prior)  # M-step
             pi = (counts + 1e-10) / counts.sum()
             self.logit_mu.copy_((torch.log(mu) - torch.log1p(-mu)).to(self.logit_mu.dtype))
             self.logit_pi.copy_(torch.log(pi).to(self.logit_pi.dtype))

@@ -16,99 +16,34 @@ estimated on a minibatch of B of the N examples as (N / B) * sum_batch log p(y|x
 
 Public API
 ----------
-GaussianPrior(sigma), ScaleMixturePrior(pi, sigma1, sigma2)   priors with ``log_prob`` and ``dist``
+(priors in ``probdl.priors``; the plain baseline in ``probdl.mlp``; predictive moments in
+``probdl.predictive``)
 BayesianLinear(in, out, prior, local_reparameterization, parameterization, init_sigma)
 BayesianMLP(sizes, prior, likelihood="categorical"|"gaussian", noise_std, ...)
-PlainMLP(sizes, dropout=0.0)                                   the non-Bayesian baselines
 ELBO(n_data, n_samples=1, kl="mc"|"closed", kl_schedule="uniform"|"blundell", batch_size)
 minibatch_kl_weights(M)                                        Blundell et al.'s pi_i = 2^{M-i}/(2^M-1)
-predictive(model, x, n_samples)                                Monte Carlo predictive mean and variance
-error_rate(model, x, y, n_samples), entropy(probs)             classification error (%) and entropy (nats)
+mean_network(model)                                            context: evaluate with w = mu, restore after
 manual_gradients(model, x, y, n_data)                          the exercise's hand-derived dF/dmu, dF/dd
 snr(model), prune_by_snr(model, fraction)                      signal-to-noise pruning of the paper
 """
+
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Categorical, MixtureSameFamily, Normal
+from torch.distributions import Normal
 
-from .vi import kl_normal
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-# --- priors -----------------------------------------------------------------------------------
-
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive, finite scale; got {value}")
-    return value
-
-
-class GaussianPrior:
-    """p(w) = N(0, sigma^2) for every weight independently."""
-
-    def __init__(self, sigma: float = 1.0):
-        self.sigma = _positive("the prior's sigma", sigma)
-
-    def dist(self, like: torch.Tensor) -> Normal:
-        return Normal(torch.zeros((), dtype=like.dtype, device=like.device),
-                      torch.tensor(self.sigma, dtype=like.dtype, device=like.device))
-
-    def log_prob(self, w: torch.Tensor) -> torch.Tensor:
-        """Elementwise log N(w; 0, sigma^2)."""
-        return self.dist(w).log_prob(w)
-
-    def kl(self, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Elementwise closed-form KL(N(mu, sigma^2) || N(0, sigma_p^2))."""
-        return kl_normal(mu, sigma, 0.0, self.sigma)
-
-    def __repr__(self) -> str:
-        return f"GaussianPrior(sigma={self.sigma:g})"
-
-
-class ScaleMixturePrior:
-    """p(w) = pi N(0, sigma1^2) + (1 - pi) N(0, sigma2^2) (Blundell et al. 2015, eq. 7), with
-    sigma1 > sigma2 typically: a wide component and a narrow one near zero. No closed-form KL."""
-
-    def __init__(self, pi: float = 0.5, sigma1: float = 1.0, sigma2: float = math.exp(-6)):
-        pi = float(pi)
-        if not 0.0 < pi < 1.0:
-            raise ValueError(f"the mixture weight pi must lie strictly between 0 and 1; got {pi}")
-        self.pi = pi
-        self.sigma1 = _positive("the prior's sigma1", sigma1)
-        self.sigma2 = _positive("the prior's sigma2", sigma2)
-
-    def dist(self, like: torch.Tensor) -> MixtureSameFamily:
-        kw = dict(dtype=like.dtype, device=like.device)
-        mix = Categorical(probs=torch.tensor([self.pi, 1.0 - self.pi], **kw))
-        comp = Normal(torch.zeros(2, **kw), torch.tensor([self.sigma1, self.sigma2], **kw))
-        return MixtureSameFamily(mix, comp, validate_args=False)
-
-    def log_prob(self, w: torch.Tensor) -> torch.Tensor:
-        """Elementwise log( pi N(w; 0, s1^2) + (1 - pi) N(w; 0, s2^2) ): the two components'
-        ``Normal.log_prob`` combined by ``logaddexp`` (what ``self.dist(w).log_prob(w)``
-        computes, without MixtureSameFamily's broadcasting to a trailing axis: twice as fast)."""
-        zero = torch.zeros((), dtype=w.dtype, device=w.device)
-        a = Normal(zero, torch.tensor(self.sigma1, dtype=w.dtype, device=w.device)).log_prob(w)
-        b = Normal(zero, torch.tensor(self.sigma2, dtype=w.dtype, device=w.device)).log_prob(w)
-        return torch.logaddexp(a + math.log(self.pi), b + math.log1p(-self.pi))
-
-    def kl(self, mu, sigma):
-        raise NotImplementedError("the scale-mixture prior has no closed-form KL; use kl='mc' "
-                                  "(the surprise log p(w) - log q(w) at sampled weights)")
-
-    def __repr__(self) -> str:
-        return f"ScaleMixturePrior(pi={self.pi:g}, sigma1={self.sigma1:g}, sigma2={self.sigma2:g})"
-
+from .mlp import check_likelihood, check_sizes, log_likelihood
+from .priors import GaussianPrior, positive
+from .vi import LOG_2PI
 
 # --- the layer --------------------------------------------------------------------------------
+
 
 class BayesianLinear(nn.Module):
     """A linear layer with a diagonal Gaussian posterior over its weights and biases.
@@ -124,16 +59,24 @@ class BayesianLinear(nn.Module):
     keeps the estimate unbiased); :meth:`kl` the closed form where the prior allows it.
     """
 
-    def __init__(self, in_features: int, out_features: int, prior=None, *,
-                 local_reparameterization: bool = False, parameterization: str = "softplus",
-                 init_sigma: float = 1e-3, bias: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        prior=None,
+        *,
+        local_reparameterization: bool = False,
+        parameterization: str = "softplus",
+        init_sigma: float = 1e-3,
+        bias: bool = True,
+    ):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if parameterization not in ("softplus", "exp"):
             raise ValueError(f"parameterization must be 'softplus' or 'exp', got {parameterization!r}")
-        _positive("init_sigma", init_sigma)
+        positive("init_sigma", init_sigma)
         self.in_features, self.out_features = in_features, out_features
         self.prior = prior if prior is not None else GaussianPrior(1.0)
         self.local_reparameterization = bool(local_reparameterization)
@@ -192,16 +135,17 @@ class BayesianLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
-            raise ValueError(f"BayesianLinear({self.in_features}, {self.out_features}) got inputs with "
-                             f"{x.shape[-1]} features (shape {tuple(x.shape)})")
+            raise ValueError(
+                f"BayesianLinear({self.in_features}, {self.out_features}) got inputs with "
+                f"{x.shape[-1]} features (shape {tuple(x.shape)})"
+            )
         if not self.sample:
             self._w = None
             return F.linear(x, self.weight_mu, self.bias_mu)
         if self.local_reparameterization:
             self._w = None  # drawn lazily by log_q / log_p
             mean = F.linear(x, self.weight_mu, self.bias_mu)
-            var = F.linear(x * x, self.weight_sigma ** 2,
-                           None if self.bias_rho is None else self.bias_sigma ** 2)
+            var = F.linear(x * x, self.weight_sigma**2, None if self.bias_rho is None else self.bias_sigma**2)
             return mean + torch.sqrt(var + 1e-16) * torch.randn_like(mean)
         self._w = self.sample_weights()
         return F.linear(x, *self._w) if len(self._w) == 2 else F.linear(x, self._w[0])
@@ -231,18 +175,14 @@ class BayesianLinear(nn.Module):
         return sum(self.prior.kl(mu, sigma).sum() for mu, sigma in self.params())
 
     def extra_repr(self) -> str:
-        return (f"{self.in_features}, {self.out_features}, prior={self.prior}, "
-                f"local_reparameterization={self.local_reparameterization}, "
-                f"parameterization={self.parameterization!r}")
+        return (
+            f"{self.in_features}, {self.out_features}, prior={self.prior}, "
+            f"local_reparameterization={self.local_reparameterization}, "
+            f"parameterization={self.parameterization!r}"
+        )
 
 
-# --- networks ---------------------------------------------------------------------------------
-
-def _check_sizes(sizes) -> list[int]:
-    sizes = list(sizes)
-    if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(f"sizes must be at least two positive ints (input, ..., output); got {sizes}")
-    return sizes
+# --- the network ------------------------------------------------------------------------------
 
 
 class BayesianMLP(nn.Module):
@@ -251,21 +191,36 @@ class BayesianMLP(nn.Module):
     (the output is the mean of N(y; f(x), noise_std^2), with ``learn_noise`` a point estimate
     of log noise_std)."""
 
-    def __init__(self, sizes: Sequence[int], prior=None, *, likelihood: str = "categorical",
-                 noise_std: float = 0.1, learn_noise: bool = False, activation=F.relu,
-                 local_reparameterization: bool = False, parameterization: str = "softplus",
-                 init_sigma: float = 1e-3):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        prior=None,
+        *,
+        likelihood: str = "categorical",
+        noise_std: float = 0.1,
+        learn_noise: bool = False,
+        activation=F.relu,
+        local_reparameterization: bool = False,
+        parameterization: str = "softplus",
+        init_sigma: float = 1e-3,
+    ):
         super().__init__()
-        sizes = _check_sizes(sizes)
-        if likelihood not in ("categorical", "gaussian"):
-            raise ValueError(f"likelihood must be 'categorical' or 'gaussian', got {likelihood!r}")
+        sizes = check_sizes(sizes)
+        check_likelihood(likelihood)
         self.sizes, self.likelihood, self.activation = sizes, likelihood, activation
         self.prior = prior if prior is not None else GaussianPrior(1.0)
         self.layers = nn.ModuleList(
-            BayesianLinear(a, b, self.prior, local_reparameterization=local_reparameterization,
-                           parameterization=parameterization, init_sigma=init_sigma)
-            for a, b in zip(sizes[:-1], sizes[1:]))
-        log_noise = torch.tensor(math.log(_positive("noise_std", noise_std)))
+            BayesianLinear(
+                a,
+                b,
+                self.prior,
+                local_reparameterization=local_reparameterization,
+                parameterization=parameterization,
+                init_sigma=init_sigma,
+            )
+            for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        log_noise = torch.tensor(math.log(positive("noise_std", noise_std)))
         if learn_noise:
             self.log_noise = nn.Parameter(log_noise)
         else:
@@ -289,15 +244,8 @@ class BayesianMLP(nn.Module):
         return x
 
     def log_likelihood(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-example log p(y | x, w) from the network's output."""
-        if self.likelihood == "categorical":
-            if y.dtype != torch.long or y.shape != out.shape[:1]:
-                raise ValueError(f"categorical labels must be int64 of shape ({out.shape[0]},); got "
-                                 f"{y.dtype} {tuple(y.shape)}")
-            return -F.cross_entropy(out, y, reduction="none")
-        if y.shape != out.shape:
-            raise ValueError(f"gaussian targets must have the output's shape {tuple(out.shape)}; got {tuple(y.shape)}")
-        return Normal(out, self.noise_std).log_prob(y).sum(-1)
+        """Per-example log p(y | x, w) from the network's output (see :func:`probdl.mlp.log_likelihood`)."""
+        return log_likelihood(out, y, self.likelihood, self.noise_std)
 
     def log_q(self) -> torch.Tensor:
         return sum(layer.log_q() for layer in self.layers)
@@ -309,58 +257,33 @@ class BayesianMLP(nn.Module):
         return sum(layer.kl() for layer in self.layers)
 
     def num_weights(self) -> int:
-        return sum(layer.weight_mu.numel() + (layer.bias_mu.numel() if layer.bias_mu is not None else 0)
-                   for layer in self.layers)
+        return sum(
+            layer.weight_mu.numel() + (layer.bias_mu.numel() if layer.bias_mu is not None else 0)
+            for layer in self.layers
+        )
 
 
-class PlainMLP(nn.Module):
-    """The non-Bayesian baseline: the same architecture with point weights, optional dropout
-    (Srivastava et al. 2014) on the hidden units (and ``input_dropout`` on the inputs), and for
-    regression a Gaussian likelihood whose noise scale ``learn_noise`` fits by maximum likelihood."""
-
-    def __init__(self, sizes: Sequence[int], *, dropout: float = 0.0, input_dropout: float = 0.0,
-                 activation=F.relu, likelihood: str = "categorical", noise_std: float = 0.1,
-                 learn_noise: bool = False):
-        super().__init__()
-        sizes = _check_sizes(sizes)
-        for name, p in (("dropout", dropout), ("input_dropout", input_dropout)):
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1); got {p}")
-        if likelihood not in ("categorical", "gaussian"):
-            raise ValueError(f"likelihood must be 'categorical' or 'gaussian', got {likelihood!r}")
-        self.sizes, self.likelihood, self.activation = sizes, likelihood, activation
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.dropout, self.input_dropout = dropout, input_dropout
-        log_noise = torch.tensor(math.log(_positive("noise_std", noise_std)))
-        if learn_noise:
-            self.log_noise = nn.Parameter(log_noise)
-        else:
-            self.register_buffer("log_noise", log_noise)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.dropout(x, self.input_dropout, self.training)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = F.dropout(self.activation(x), self.dropout, self.training)
-        return x
-
-    def log_likelihood(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return BayesianMLP.log_likelihood(self, out, y)
-
-    @property
-    def noise_std(self) -> torch.Tensor:
-        return self.log_noise.exp()
-
-
-def nll_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """The plain networks' objective: the mean negative log-likelihood (cross-entropy or the
-    Gaussian NLL), for ``probdl.train.fit``."""
-    ll = model.log_likelihood(model(x), y).mean()
-    return {"loss": -ll, "log_lik": ll}
+@contextlib.contextmanager
+def mean_network(model: nn.Module):
+    """Evaluate with the deterministic mean network (w = mu) in eval mode; on leaving, every
+    layer's sampling flag and the model's train/eval mode are restored, also after an error.
+    A model without Bayesian layers is just put in eval mode."""
+    layers = [m for m in model.modules() if isinstance(m, BayesianLinear)]
+    sampling = [layer.sample for layer in layers]
+    was_training = model.training
+    for layer in layers:
+        layer.sample = False
+    model.eval()
+    try:
+        yield model
+    finally:
+        for layer, s in zip(layers, sampling):
+            layer.sample = s
+        model.train(was_training)
 
 
 # --- the objective ----------------------------------------------------------------------------
+
 
 def minibatch_kl_weights(num_batches: int) -> torch.Tensor:
     """Blundell et al.'s (eq. 9) weights pi_i = 2^{M-i} / (2^M - 1), i = 1..M: they sum to one,
@@ -393,8 +316,15 @@ class ELBO:
                  an epoch.
     """
 
-    def __init__(self, n_data: int, *, n_samples: int = 1, kl: str = "mc", kl_schedule: str = "uniform",
-                 batch_size: int | None = None):
+    def __init__(
+        self,
+        n_data: int,
+        *,
+        n_samples: int = 1,
+        kl: str = "mc",
+        kl_schedule: str = "uniform",
+        batch_size: int | None = None,
+    ):
         if not isinstance(n_data, int) or n_data < 1:
             raise ValueError(f"n_data must be a positive int (the training-set size), got {n_data!r}")
         if n_samples < 1:
@@ -407,7 +337,9 @@ class ELBO:
         self.weights = None
         if kl_schedule == "blundell":
             if batch_size is None:
-                raise ValueError("kl_schedule='blundell' needs batch_size (to know the M minibatches per epoch)")
+                raise ValueError(
+                    "kl_schedule='blundell' needs batch_size (to know the M minibatches per epoch)"
+                )
             m = math.ceil(n_data / batch_size)
             self.weights = (m * minibatch_kl_weights(m)).tolist()
         self.calls = 0
@@ -428,91 +360,25 @@ class ELBO:
             log_lik, surprise = log_lik + ll, surprise + s
         log_lik, surprise = log_lik / self.n_samples, surprise / self.n_samples
         elbo = log_lik + weight * surprise
-        return {"loss": -elbo / self.n_data, "F": elbo, "log_lik": log_lik, "surprise": surprise,
-                "nll": -log_lik / self.n_data}
+        return {
+            "loss": -elbo / self.n_data,
+            "F": elbo,
+            "log_lik": log_lik,
+            "surprise": surprise,
+            "nll": -log_lik / self.n_data,
+        }
 
 
-# --- prediction -------------------------------------------------------------------------------
-
-@torch.no_grad()
-def predictive(model: nn.Module, x: torch.Tensor, n_samples: int = 100, *, batch_size: int | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Monte Carlo predictive mean and variance over ``n_samples`` weight samples.
-
-    Regression (``likelihood="gaussian"``): mean and variance of the network's output f(x; w)
-    (the epistemic part; add ``model.noise_std**2`` for the full predictive variance).
-    Classification: mean and variance of the class probabilities softmax(f(x; w)).
-    A :class:`PlainMLP` in eval mode is deterministic: its variance is zero.
-    """
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    was_training = model.training
-    model.eval()
-    if isinstance(model, BayesianMLP):
-        sampling = [layer.sample for layer in model.layers]
-        model.set_sample(True)
-    try:
-        chunks = [x] if batch_size is None else list(torch.split(x, batch_size))
-        means, variances = [], []
-        for xb in chunks:
-            # moments of the deviations from the first draw (the shifted-data algorithm): accurate,
-            # and exactly zero variance for a deterministic network
-            s1 = s2 = shift = 0.0
-            for i in range(n_samples):
-                out = model(xb)
-                if getattr(model, "likelihood", "gaussian") == "categorical":
-                    out = torch.softmax(out, dim=-1)
-                out = out.double()
-                if i == 0:
-                    shift = out
-                d = out - shift
-                s1, s2 = s1 + d, s2 + d * d
-            m = s1 / n_samples
-            means.append((shift + m).float())
-            variances.append((s2 / n_samples - m * m).clamp_min(0.0).float())
-        return torch.cat(means), torch.cat(variances)
-    finally:
-        if isinstance(model, BayesianMLP):
-            for layer, s in zip(model.layers, sampling):
-                layer.sample = s
-        model.train(was_training)
+# --- the exercise's hand-derived gradient --------------------------------------------------
 
 
-@torch.no_grad()
-def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_samples: int = 0,
-               batch_size: int = 5000) -> float:
-    """Test error in percent. ``n_samples=0``: the mean network (a :class:`BayesianMLP` with
-    w = mu, a :class:`PlainMLP` in eval mode); otherwise the argmax of the Monte Carlo
-    predictive probabilities averaged over ``n_samples`` weight samples."""
-    if n_samples > 0:
-        probs = predictive(model, x, n_samples, batch_size=batch_size)[0]
-        return 100.0 * (probs.argmax(-1) != y).float().mean().item()
-    was_training = model.training
-    model.eval()
-    bayes = isinstance(model, BayesianMLP)
-    if bayes:
-        sampling = [layer.sample for layer in model.layers]
-        model.set_sample(False)
-    try:
-        wrong = sum((model(xb).argmax(-1) != yb).sum().item()
-                    for xb, yb in zip(torch.split(x, batch_size), torch.split(y, batch_size)))
-    finally:
-        if bayes:
-            for layer, s in zip(model.layers, sampling):
-                layer.sample = s
-        model.train(was_training)
-    return 100.0 * wrong / len(y)
-
-
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Entropy in nats of each row of class probabilities."""
-    return -(probs * torch.log(probs.clamp_min(1e-30))).sum(-1)
-
-
-# --- the exercise's hand-derived gradient -----------------------------------------------------
-
-def manual_gradients(model: BayesianMLP, x: torch.Tensor, y: torch.Tensor, n_data: int | None = None,
-                     eps: Sequence[Sequence[torch.Tensor]] | None = None) -> tuple[dict, torch.Tensor]:
+def manual_gradients(
+    model: BayesianMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_data: int | None = None,
+    eps: Sequence[Sequence[torch.Tensor]] | None = None,
+) -> tuple[dict, torch.Tensor]:
     """The gradient of the one-sample estimate F = (N/B) log p(y|x,w) + log p(w) - log q(w) with
     respect to every mu and d (``parameterization="exp"``: sigma = e^d, D = diag(e^{2d})),
     derived by hand through the reparameterization w = mu + e^d eps:
@@ -531,7 +397,9 @@ def manual_gradients(model: BayesianMLP, x: torch.Tensor, y: torch.Tensor, n_dat
         eps = [[torch.randn_like(mu) for mu, _ in layer.params()] for layer in model.layers]
     ws = []
     for layer, e in zip(model.layers, eps):
-        ws.append([(mu + sigma * ei).detach().requires_grad_(True) for (mu, sigma), ei in zip(layer.params(), e)])
+        ws.append(
+            [(mu + sigma * ei).detach().requires_grad_(True) for (mu, sigma), ei in zip(layer.params(), e)]
+        )
     h = x
     for i, (layer, (w, b)) in enumerate(zip(model.layers, ws)):
         h = F.linear(h, w, b)
@@ -548,13 +416,14 @@ def manual_gradients(model: BayesianMLP, x: torch.Tensor, y: torch.Tensor, n_dat
             for name, (mu, sigma), ei in zip(("weight", "bias"), layer.params(), e):
                 grads[f"layers.{li}.{name}_mu"] = g[k]
                 grads[f"layers.{li}.{name}_rho"] = g[k] * sigma * ei + 1.0
-                log_q = log_q + (-torch.log(sigma) - 0.5 * ei ** 2 - 0.5 * LOG_2PI).sum()
+                log_q = log_q + (-torch.log(sigma) - 0.5 * ei**2 - 0.5 * LOG_2PI).sum()
                 k += 1
         value = log_lik + log_prior - log_q
     return grads, value.detach()
 
 
-# --- pruning by signal-to-noise ratio ---------------------------------------------------------
+# --- pruning by signal-to-noise ratio --------------------------------------------------
+
 
 @torch.no_grad()
 def snr(model: BayesianMLP) -> torch.Tensor:

@@ -12,11 +12,17 @@ profile    who runs it                            purpose
 ``paper``  a user with a GPU, or a patient one    the published architecture and training length
 =========  =====================================  ==========================================
 
-Chapters read their sizes from :data:`SIZES` through :func:`sizes` and print them, so a
-reader always knows what was run.
+Each chapter's sizes and pass/fail targets live in ``probdl/sizes/<chapter>.py`` (``BOOK`` in
+full, ``SMOKE`` and ``PAPER`` as overrides); chapters read them through :func:`sizes` and print
+them with :func:`describe`, so a reader always knows what was run. This module holds only the
+mechanism: the profile, the device, seeds, torch's thread count and the data directory.
 """
+
 from __future__ import annotations
 
+import contextlib
+import importlib
+import importlib.util
 import os
 import random
 from pathlib import Path
@@ -26,85 +32,6 @@ import torch
 
 PROFILES = ("smoke", "book", "paper")
 DEFAULT_PROFILE = "book"
-
-#: The one table of sizes: chapter -> profile -> sizes. Each chapter owns its row.
-#: Keys are the chapter's own (subset sizes, epochs, hidden units, Monte Carlo samples ...).
-SIZES: dict[str, dict[str, dict]] = {
-    "setup": {
-        "smoke": {"n_show": 8, "n_train": 2_000, "epochs": 1, "max_test_error": 0.3, "n_regression": 100},
-        "book": {"n_show": 12, "n_train": 50_000, "epochs": 3, "max_test_error": 0.1, "n_regression": 100},
-        "paper": {"n_show": 12, "n_train": 50_000, "epochs": 3, "max_test_error": 0.1, "n_regression": 100},
-    },
-    # Each chapter fills in its own row (the keys are the chapter's own).
-    "elbo": {"smoke": {"n_data": 20, "n_q": 200, "grid": 41, "mc_n": [10, 100, 1000], "n_mnist": 500, "n_valid": 200, "latent_dim": 4, "steps": 40, "n_evals": 1, "batch_size": 100, "lr": 3e-3},
-             "book": {"n_data": 20, "n_q": 5000, "grid": 201, "mc_n": [10, 100, 1000, 10000, 100000], "n_mnist": 5000, "n_valid": 1000, "latent_dim": 16, "steps": 1500, "n_evals": 10, "batch_size": 100, "lr": 3e-3},
-             "paper": {"n_data": 20, "n_q": 5000, "grid": 201, "mc_n": [10, 100, 1000, 10000, 100000], "n_mnist": 50000, "n_valid": 10000, "latent_dim": 16, "steps": 20000, "n_evals": 20, "batch_size": 100, "lr": 3e-3}},
-    "gradients": {"smoke": {"n_data": 100, "n_grad": 20000, "var_S": [1, 4, 16, 64], "var_reps": 300, "n_sigmas": 6, "n_var": 5000, "vae_images": 50, "vae_reps": 40, "minibatch_reps": 1000, "batch_size": 10, "sga_steps": 2000, "rho0": 0.002, "t0": 250},
-                  "book": {"n_data": 100, "n_grad": 200000, "var_S": [1, 4, 16, 64, 256], "var_reps": 2000, "n_sigmas": 15, "n_var": 50000, "vae_images": 100, "vae_reps": 400, "minibatch_reps": 20000, "batch_size": 10, "sga_steps": 10000, "rho0": 0.002, "t0": 250},
-                  "paper": {"n_data": 100, "n_grad": 200000, "var_S": [1, 4, 16, 64, 256], "var_reps": 2000, "n_sigmas": 15, "n_var": 50000, "vae_images": 100, "vae_reps": 400, "minibatch_reps": 20000, "batch_size": 10, "sga_steps": 10000, "rho0": 0.002, "t0": 250}},
-    "nade": {
-        "smoke": {"n_train": 400, "n_valid": 200, "n_test": 300, "n_valid_eval": 200, "hidden": 16,
-                  "batch_size": 50, "lr": 1e-2, "epochs": 6, "max_seconds": 15, "max_seconds_threshold": 10,
-                  "eval_every": 4, "patience": 0, "mob_components": 5, "em_iterations": 5,
-                  "fvsbn_epochs": 2, "fvsbn_lr": 1e-2, "fvsbn_l2": 1e-4, "fvsbn_batch": 50, "fvsbn_seconds": 10, "n_samples": 16},
-        "book": {"n_train": None, "n_valid": None, "n_test": None, "n_valid_eval": 2000, "hidden": 500,
-                 "batch_size": 100, "lr": 2e-3, "epochs": 20, "max_seconds": 390, "max_seconds_threshold": 180,
-                 "eval_every": 500, "patience": 0, "mob_components": 100, "em_iterations": 20,
-                 "fvsbn_epochs": 10, "fvsbn_lr": 1e-2, "fvsbn_l2": 1e-5, "fvsbn_batch": 500, "fvsbn_seconds": 60, "n_samples": 64},
-        "paper": {"n_train": None, "n_valid": None, "n_test": None, "n_valid_eval": None, "hidden": 500,
-                  "batch_size": 100, "lr": 1e-3, "epochs": 500, "max_seconds": None, "max_seconds_threshold": None,
-                  "eval_every": 500, "patience": 10, "mob_components": 500, "em_iterations": 100,
-                  "fvsbn_epochs": 200, "fvsbn_lr": 1e-3, "fvsbn_l2": 1e-5, "fvsbn_batch": 100, "fvsbn_seconds": None, "n_samples": 64},
-    },
-    "bbb_regression": {
-        "smoke": {"n_train": 60, "hidden": 50, "epochs": 20, "batch_size": 30, "lr": 1e-2, "prior_sigma": 1.0,
-                  "init_sigma": 1e-2, "init_noise": 0.15, "snapshots": 2, "snapshot_samples": 20,
-                  "n_pred_samples": 50},
-        "book": {"n_train": 500, "hidden": 50, "epochs": 400, "batch_size": 100, "lr": 1e-2, "prior_sigma": 1.0,
-                 "init_sigma": 1e-2, "init_noise": 0.15, "snapshots": 4, "snapshot_samples": 100,
-                 "n_pred_samples": 1000},
-        "paper": {"n_train": 1000, "hidden": 50, "epochs": 1000, "batch_size": 100, "lr": 1e-2, "prior_sigma": 1.0,
-                  "init_sigma": 1e-2, "init_noise": 0.15, "snapshots": 4, "snapshot_samples": 100,
-                  "n_pred_samples": 1000},
-    },
-    "bbb_mnist": {
-        "smoke": {"n_train": 1000, "n_valid": 500, "n_test": 1000, "hidden": 50, "batch_size": 100, "lr": 1e-3,
-                  "epochs": {"plain": 1, "dropout": 1, "gaussian": 1, "mixture": 1},
-                  "max_seconds": {"plain": 30, "dropout": 30, "gaussian": 30, "mixture": 30},
-                  "gaussian_sigma": 1.0, "init_sigma": 1e-3, "mixture_grid": [(0.5, 0, 6)], "n_pred_samples": 5,
-                  "n_uncertainty": 200, "prune_fractions": [0.0, 0.5, 0.95], "patience": None},
-        "book": {"n_train": None, "n_valid": None, "n_test": None, "hidden": 400, "batch_size": 128, "lr": 1e-3,
-                 "epochs": {"plain": 20, "dropout": 30, "gaussian": 25, "mixture": 27},
-                 "max_seconds": {"plain": 90, "dropout": 130, "gaussian": 220, "mixture": 440},
-                 "gaussian_sigma": 1.0, "init_sigma": 1e-3, "mixture_grid": [(0.5, 0, 6)], "n_pred_samples": 10,
-                 "n_uncertainty": 1000, "prune_fractions": [0.0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99], "patience": None},
-        "paper": {"n_train": None, "n_valid": None, "n_test": None, "hidden": 1200, "batch_size": 128, "lr": 1e-3,
-                  "epochs": {"plain": 300, "dropout": 300, "gaussian": 300, "mixture": 300},
-                  "max_seconds": {"plain": None, "dropout": None, "gaussian": None, "mixture": None},
-                  "gaussian_sigma": 1.0, "init_sigma": 1e-3,
-                  "mixture_grid": [(pi, a, b) for pi in (0.25, 0.5, 0.75) for a in (0, 1, 2) for b in (6, 7, 8)],
-                  "n_pred_samples": 100, "n_uncertainty": 10000,
-                  "prune_fractions": [0.0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99], "patience": 20},
-    },
-    "vae": {
-        "smoke": {"binarization": "static", "n_train": 1000, "n_valid": 200, "n_test": 200, "n_hidden": 200,
-                  "n_latent": 50, "batch_size": 100, "lr": 1e-3, "adam_eps": 1e-8, "schedule": "exp",
-                  "epochs": 3, "max_seconds": 60, "k_eval": 100, "ks": [1, 10, 100], "eval_batch": 200,
-                  "n_train_2d": 1000, "n_test_2d": 500, "epochs_2d": 3, "max_seconds_2d": 60,
-                  "target_nats": 300.0, "min_gain": 5.0, "min_iw_gain": 0.1, "min_knn_acc": 0.15},
-        "book": {"binarization": "static", "n_train": 50000, "n_valid": 2000, "n_test": 10000, "n_hidden": 200,
-                 "n_latent": 50, "batch_size": 100, "lr": 1e-3, "adam_eps": 1e-8, "schedule": "exp",
-                 "epochs": 150, "max_seconds": 580, "k_eval": 1000, "ks": [1, 10, 100, 1000], "eval_batch": 500,
-                 "n_train_2d": 50000, "n_test_2d": 10000, "epochs_2d": 30, "max_seconds_2d": 150,
-                 "target_nats": 95.0, "min_gain": 50.0, "min_iw_gain": 2.0, "min_knn_acc": 0.6},
-        "paper": {"binarization": "dynamic", "n_train": 60000, "n_valid": 2000, "n_test": 10000, "n_hidden": 200,
-                  "n_latent": 50, "batch_size": 20, "lr": 1e-3, "adam_eps": 1e-4, "schedule": "iwae",
-                  "epochs": 3280, "max_seconds": None, "k_eval": 5000, "ks": [1, 10, 100, 1000, 5000],
-                  "eval_batch": 100, "n_train_2d": 50000, "n_test_2d": 10000, "epochs_2d": 100,
-                  "max_seconds_2d": None, "target_nats": 86.76, "min_gain": 50.0, "min_iw_gain": 2.0,
-                  "min_knn_acc": 0.6},
-    },
-}
 
 
 def _truthy(value: str | None) -> bool:
@@ -134,12 +61,44 @@ def profile(name: str | None = None) -> str:
     return key
 
 
+CHAPTERS = (
+    "setup",
+    "elbo",
+    "gradients",
+    "nade",
+    "bbb_regression",
+    "bbb_mnist",
+    "vae",
+    "laplace",
+    "inference_menu",
+    "dropout",
+    "gan",
+    "mixture_posteriors",
+)
+
+
 def sizes(chapter: str, profile_name: str | None = None) -> dict:
-    """The sizes of ``chapter`` in the active (or given) profile, as a fresh dict."""
+    """The sizes of ``chapter`` in the active (or given) profile, as a fresh dict: the chapter's
+    ``BOOK`` sizes with its ``SMOKE`` or ``PAPER`` overrides applied. An override of a key that
+    ``BOOK`` does not have is an error (a typo would otherwise be ignored)."""
     prof = profile(profile_name)
-    if chapter not in SIZES:
-        raise KeyError(f"no sizes for chapter {chapter!r}; known chapters: {', '.join(sorted(SIZES))}")
-    return dict(SIZES[chapter][prof])
+    try:
+        module = importlib.import_module(f"probdl.sizes.{chapter}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"probdl.sizes.{chapter}":
+            raise
+        known = [c for c in CHAPTERS if importlib.util.find_spec(f"probdl.sizes.{c}") is not None]
+        raise KeyError(f"no sizes for chapter {chapter!r}; known chapters: {', '.join(known)}") from None
+    out = dict(module.BOOK)
+    if prof != "book":
+        overrides = getattr(module, prof.upper(), {})
+        unknown = sorted(set(overrides) - set(out))
+        if unknown:
+            raise KeyError(
+                f"probdl/sizes/{chapter}.py: {prof.upper()} overrides {unknown}, which BOOK does not define"
+            )
+        out.update(overrides)
+    return out
 
 
 def quiet() -> bool:
@@ -164,9 +123,13 @@ def device(name: str | None = None) -> torch.device:
             f"PROBDL_DEVICE={name!r} is not a device torch knows (try cpu, cuda, cuda:1 or mps)"
         ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but torch sees no CUDA GPU; unset PROBDL_DEVICE or use cpu")
+        raise ValueError(
+            f"device {name!r} was asked for but torch sees no CUDA GPU; unset PROBDL_DEVICE or use cpu"
+        )
     if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"device {name!r} was asked for but MPS is not available; unset PROBDL_DEVICE or use cpu")
+        raise ValueError(
+            f"device {name!r} was asked for but MPS is not available; unset PROBDL_DEVICE or use cpu"
+        )
     return dev
 
 
@@ -181,6 +144,42 @@ def seed_everything(seed: int = 0) -> int:
     return seed
 
 
+#: Models with fewer parameters than this train on one intra-op thread: their matrix products
+#: are too small to split, and two threads on a busy 2-core machine make them many times slower
+#: (``benchmarks/bench_threads.py`` measures it).
+SMALL_MODEL_PARAMETERS = 100_000
+
+
+def threads_for(model: torch.nn.Module) -> int:
+    """The intra-op thread count to train ``model`` with: 1 for small models (fewer than
+    :data:`SMALL_MODEL_PARAMETERS` parameters), else torch's current setting. ``PROBDL_THREADS``
+    overrides both."""
+    env = os.environ.get("PROBDL_THREADS")
+    if env and env.strip():
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"PROBDL_THREADS={env!r} must be a positive int") from None
+        if n < 1:
+            raise ValueError(f"PROBDL_THREADS={env!r} must be a positive int")
+        return n
+    n_params = sum(p.numel() for p in model.parameters())
+    return 1 if n_params < SMALL_MODEL_PARAMETERS else torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` intra-op threads, restoring the previous count afterwards."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"thread count must be a positive int, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -193,14 +192,33 @@ def data_dir() -> Path:
 
 
 def describe(chapter: str | None = None, seed: int | None = None) -> dict:
-    """Print (and return) what this run is: profile, device, seed, torch version and, given a
-    chapter, its sizes. Chapters call this in their first cell."""
-    info = {"profile": profile(), "device": str(device()), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    """Print (and return) what this run is: profile, device, seed, torch version and threads and,
+    given a chapter, its sizes as a short table. Chapters call this in their first cell."""
+    info = {
+        "profile": profile(),
+        "device": str(device()),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
     if seed is not None:
         info["seed"] = seed
+    print("  ".join(f"{key}: {value}" for key, value in info.items()))
     if chapter is not None:
         info["sizes"] = sizes(chapter)
-    for key, value in info.items():
-        print(f"{key:>8}: {value}")
+        print(format_table(info["sizes"]))
     return info
+
+
+def format_table(values: dict, columns: int = 3, width: int = 100) -> str:
+    """``key  value`` pairs laid out in up to ``columns`` aligned columns no wider than ``width``
+    characters in all (long values get a row of their own)."""
+    cells = [(str(k), repr(v) if not isinstance(v, float) else f"{v:g}") for k, v in values.items()]
+    short = [c for c in cells if len(c[0]) + len(c[1]) + 2 <= width // columns - 2]
+    long = [c for c in cells if c not in short]
+    kw = max((len(k) for k, _ in short), default=0)
+    vw = max((len(v) for _, v in short), default=0)
+    ncol = max(1, min(columns, width // (kw + vw + 4)))
+    rows = [short[i : i + ncol] for i in range(0, len(short), ncol)]
+    lines = ["    ".join(f"{k:<{kw}}  {v:<{vw}}" for k, v in row).rstrip() for row in rows]
+    lines += [f"{k:<{kw}}  {v}" for k, v in long]
+    return "\n".join(lines)

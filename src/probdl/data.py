@@ -5,6 +5,7 @@ holds the four official ``.gz`` files (shipped in the repository's ``data/``). T
 checked here first, so a missing or corrupt file is a clear error at once, never a download
 attempt: with every file verified, torchvision only extracts them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,8 +78,7 @@ def verify_file(path: Path, expected: str, algorithm: str = "md5") -> Path:
     actual = _digest(path, algorithm)
     if actual != expected:
         raise DataFileError(
-            f"corrupt data file {path}: {algorithm} is {actual}, expected {expected}. "
-            f"{_fix_hint(path.name)}"
+            f"corrupt data file {path}: {algorithm} is {actual}, expected {expected}. {_fix_hint(path.name)}"
         )
     _verified[key] = True
     return path
@@ -135,8 +135,9 @@ def _subset(n: int | None, total: int, what: str) -> int:
     return int(n)
 
 
-def load_mnist(split: str = "train", n: int | None = None, flatten: bool = True,
-               device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_mnist(
+    split: str = "train", n: int | None = None, flatten: bool = True, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST images as float32 in [0, 1] and labels as int64, as whole tensors.
 
     ``split``: ``train`` (the first 50,000 training images), ``valid`` (the last 10,000),
@@ -151,7 +152,7 @@ def load_mnist(split: str = "train", n: int | None = None, flatten: bool = True,
     if split == "train":
         images, labels = images[:N_TRAIN], labels[:N_TRAIN]
     elif split == "valid":
-        images, labels = images[N_TRAIN:N_TRAIN + N_VALID], labels[N_TRAIN:N_TRAIN + N_VALID]
+        images, labels = images[N_TRAIN : N_TRAIN + N_VALID], labels[N_TRAIN : N_TRAIN + N_VALID]
     k = _subset(n, len(images), f"MNIST {split}")
     x = images[:k].to(torch.float32).div_(255.0)
     if flatten:
@@ -164,6 +165,7 @@ def load_mnist(split: str = "train", n: int | None = None, flatten: bool = True,
 
 # --- binarization ---------------------------------------------------------------------------
 
+
 def check_binary(x: torch.Tensor, n_visible: int | None = None, what: str = "the model") -> torch.Tensor:
     """Check that ``x`` is a (batch, n_visible) tensor of 0/1 values, as a Bernoulli likelihood
     needs; return it as floating point. Raises a TypeError or ValueError that says what is wrong
@@ -172,19 +174,27 @@ def check_binary(x: torch.Tensor, n_visible: int | None = None, what: str = "the
     if not torch.is_tensor(x):
         raise TypeError(f"{what} expects a torch.Tensor of 0/1 values, got {type(x).__name__}")
     if x.dim() == 1:
-        raise ValueError(f"{what} expects a batch of shape (batch, {n}); got one vector of shape "
-                         f"{tuple(x.shape)} (use x[None] for a single example)")
+        raise ValueError(
+            f"{what} expects a batch of shape (batch, {n}); got one vector of shape "
+            f"{tuple(x.shape)} (use x[None] for a single example)"
+        )
     if x.dim() != 2:
-        raise ValueError(f"{what} expects a 2-D tensor (batch, {n}); got shape {tuple(x.shape)} "
-                         "(flatten images first, e.g. x.reshape(len(x), -1))")
+        raise ValueError(
+            f"{what} expects a 2-D tensor (batch, {n}); got shape {tuple(x.shape)} "
+            "(flatten images first, e.g. x.reshape(len(x), -1))"
+        )
     if n_visible is not None and x.shape[1] != n_visible:
-        raise ValueError(f"{what} has {n_visible} visible units (n_visible={n_visible}) but the input has "
-                         f"{x.shape[1]} columns (shape {tuple(x.shape)})")
+        raise ValueError(
+            f"{what} has {n_visible} visible units (n_visible={n_visible}) but the input has "
+            f"{x.shape[1]} columns (shape {tuple(x.shape)})"
+        )
     if x.numel() and not bool(((x == 0) | (x == 1)).all()):
         bad = x[(x != 0) & (x != 1)]
-        raise ValueError(f"{what} models binary data: every value must be 0 or 1, but the input holds e.g. "
-                         f"{bad[0].item():.4g} ({bad.numel()} such values); binarize first "
-                         "(probdl.data.binarize_threshold / binarize_dynamic / load_binarized_mnist)")
+        raise ValueError(
+            f"{what} models binary data: every value must be 0 or 1, but the input holds e.g. "
+            f"{bad[0].item():.4g} ({bad.numel()} such values); binarize first "
+            "(probdl.data.binarize_threshold / binarize_dynamic / load_binarized_mnist)"
+        )
     return x if x.is_floating_point() else x.float()
 
 
@@ -192,8 +202,10 @@ def _check_unit_interval(x: torch.Tensor, what: str) -> None:
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise TypeError(f"{what} expects a floating-point tensor of grey levels in [0, 1]")
     if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{what} expects grey levels in [0, 1]; got values in "
-                         f"[{x.min().item():.3g}, {x.max().item():.3g}] (divide uint8 pixels by 255)")
+        raise ValueError(
+            f"{what} expects grey levels in [0, 1]; got values in "
+            f"[{x.min().item():.3g}, {x.max().item():.3g}] (divide uint8 pixels by 255)"
+        )
 
 
 def binarize_threshold(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -209,8 +221,9 @@ def binarize_dynamic(x: torch.Tensor, generator: torch.Generator | None = None) 
     return torch.bernoulli(x, generator=generator)
 
 
-def load_binarized_mnist(split: str = "train", n: int | None = None,
-                         device: torch.device | str | None = None) -> torch.Tensor:
+def load_binarized_mnist(
+    split: str = "train", n: int | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """The static binarized MNIST (50,000 / 10,000 / 10,000; one fixed Bernoulli draw), the split
     NADE and VAE papers report test log-likelihoods on. Returns float32 (N, 784) of 0/1."""
     splits = ("train", "valid", "test")
@@ -229,13 +242,29 @@ def load_binarized_mnist(split: str = "train", n: int | None = None,
 
 # --- the regression data of the Bayes-by-Backprop exercise ----------------------------------
 
+
 def regression_curve(x: torch.Tensor) -> torch.Tensor:
     """The noise-free curve x + 0.3 sin(2 pi x) + 0.3 sin(4 pi x)."""
     return x + 0.3 * torch.sin(2 * math.pi * x) + 0.3 * torch.sin(4 * math.pi * x)
 
 
-def regression_data(n: int = 100, low: float = 0.0, high: float = 0.5, noise_var: float = 0.02,
-                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def regression_mean(x: torch.Tensor, noise_var: float = 0.02) -> torch.Tensor:
+    """E[y | x] of :func:`regression_data`: with v ~ N(0, s2), E[v] = 0 and
+    E[sin(a + b v)] = sin(a) exp(-b^2 s2 / 2), so
+
+        E[y | x] = x + 0.3 exp(-2 pi^2 s2) sin(2 pi x) + 0.3 exp(-8 pi^2 s2) sin(4 pi x).
+
+    With ``noise_var=0`` it is :func:`regression_curve`."""
+    if noise_var < 0:
+        raise ValueError(f"noise_var is a variance and must be >= 0, got {noise_var}")
+    a2 = math.exp(-2 * math.pi**2 * noise_var)
+    a4 = math.exp(-8 * math.pi**2 * noise_var)
+    return x + 0.3 * a2 * torch.sin(2 * math.pi * x) + 0.3 * a4 * torch.sin(4 * math.pi * x)
+
+
+def regression_data(
+    n: int = 100, low: float = 0.0, high: float = 0.5, noise_var: float = 0.02, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` points of y = x + 0.3 sin(2 pi (x+v)) + 0.3 sin(4 pi (x+v)) + v, v ~ N(0, noise_var)
     (``noise_var`` is the variance), x uniform on [low, high]. Returns (x, y), each (n, 1)
     float32, from a generator seeded with ``seed``."""

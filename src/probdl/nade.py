@@ -26,6 +26,7 @@ forward sweep computes them at once for the gradient of the *sum* (or mean) of t
 log-likelihoods, the case of every training loss; an incoming gradient that weighs the examples
 differently triggers a second, exact sweep with those weights.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,7 @@ def _block_size(d: int, target: int) -> int:
 
 
 _pool = None
-_MAX_PART = 128   # examples per sweep: larger tiles fall out of the cache (1000 at once is ~4x slower)
+_MAX_PART = 128  # examples per sweep: larger tiles fall out of the cache (1000 at once is ~4x slower)
 
 
 def _executor(n):
@@ -66,9 +67,17 @@ def _single_threaded(fn, *args, **kwargs):
 
 
 @torch.no_grad()
-def nade_sweep(x: torch.Tensor, W: torch.Tensor, c: torch.Tensor, V: torch.Tensor, b: torch.Tensor,
-               weights: torch.Tensor | None = None, block: int = 16, probs: bool = False,
-               workers: int | None = None):
+def nade_sweep(
+    x: torch.Tensor,
+    W: torch.Tensor,
+    c: torch.Tensor,
+    V: torch.Tensor,
+    b: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    block: int = 16,
+    probs: bool = False,
+    workers: int | None = None,
+):
     """Algorithm 1 in blocks of positions: the log-likelihoods and, given ``weights`` (batch,),
     the gradients of ``sum_b weights_b log p(x_b)`` with respect to (W, c, V, b).
 
@@ -116,14 +125,14 @@ def _sweep(x, W, c, V, b, weights, block, probs):
     J = Dn // K
     dtype = W.dtype
     x = x.to(dtype)
-    xt = x.t()                                   # (D, B)
-    xb = xt.reshape(J, K, Bn)                    # positions in blocks
-    Wt = W.t()                                   # (D, H); row d = W[:, d]
+    xt = x.t()  # (D, B)
+    xb = xt.reshape(J, K, Bn)  # positions in blocks
+    Wt = W.t()  # (D, H); row d = W[:, d]
     Wtb = Wt.reshape(J, K, Hn)
     # Pre-activation at the start of every block: c + sum over earlier blocks of W x.
-    Z = torch.bmm(xb.transpose(1, 2), Wtb)       # (J, B, H): each block's contribution
+    Z = torch.bmm(xb.transpose(1, 2), Wtb)  # (J, B, H): each block's contribution
     earlier = torch.tril(torch.ones(J, J, dtype=dtype, device=x.device), -1)
-    S = torch.mm(earlier, Z.view(J, Bn * Hn)).view(J, Bn, Hn).add_(c)   # exclusive prefix sum
+    S = torch.mm(earlier, Z.view(J, Bn * Hn)).view(J, Bn, Hn).add_(c)  # exclusive prefix sum
     del Z
     mask = torch.tril(torch.ones(K, K, dtype=dtype, device=x.device), -1).view(K, 1, K)
     Vb = V.reshape(J, K, 1, Hn)
@@ -134,18 +143,18 @@ def _sweep(x, W, c, V, b, weights, block, probs):
         wts = weights.to(dtype).view(1, Bn)
         dWt = torch.empty(J, K, Hn, dtype=dtype, device=x.device)
         dV = torch.empty(J, K, 1, Hn, dtype=dtype, device=x.device)
-        r = torch.zeros(Bn, Hn, dtype=dtype, device=x.device)   # sum of dA over later positions
+        r = torch.zeros(Bn, Hn, dtype=dtype, device=x.device)  # sum of dA over later positions
     for j in reversed(range(J)):
-        xj = xb[j]                                               # (K, B)
-        Xm = (mask * xj.t()).contiguous()                        # (K, B, K): x_k for k < i
+        xj = xb[j]  # (K, B)
+        Xm = (mask * xj.t()).contiguous()  # (K, B, K): x_k for k < i
         # a_i = S_j + sum_{k < i in block} W[:, k] x_k, for the K positions i at once
-        h = torch.baddbmm(S[j], Xm, Wtb[j].expand(K, K, Hn)).sigmoid_()     # (K, B, H)
-        lj = torch.sum(h * Vb[j], -1, out=logits[j]).add_(bb[j])             # (K, B)
+        h = torch.baddbmm(S[j], Xm, Wtb[j].expand(K, K, Hn)).sigmoid_()  # (K, B, H)
+        lj = torch.sum(h * Vb[j], -1, out=logits[j]).add_(bb[j])  # (K, B)
         if grad:
-            delta = (xj - torch.sigmoid(lj)).mul_(wts)                        # (K, B)
-            torch.bmm(delta.unsqueeze(1), h, out=dV[j])                       # dV[d] = sum_b delta h
-            dA = torch.addcmul(h, h, h, value=-1.0)                           # h (1 - h)
-            dA.mul_(Vb[j]).mul_(delta.unsqueeze(-1))           # dA_d
+            delta = (xj - torch.sigmoid(lj)).mul_(wts)  # (K, B)
+            torch.bmm(delta.unsqueeze(1), h, out=dV[j])  # dV[d] = sum_b delta h
+            dA = torch.addcmul(h, h, h, value=-1.0)  # h (1 - h)
+            dA.mul_(Vb[j]).mul_(delta.unsqueeze(-1))  # dA_d
             # dW[:, k] = sum_b x_k (r + sum_{i > k in block} dA_i)
             torch.mm(xj, r, out=dWt[j])
             dWt[j].addmm_(Xm.view(K * Bn, K).t(), dA.view(K * Bn, Hn))
@@ -241,8 +250,13 @@ class NADE(nn.Module):
         return nade_sweep(x, *self._params(), block=self.block, probs=True)[0]
 
     @torch.no_grad()
-    def sample(self, n: int | None = None, generator: torch.Generator | None = None,
-               given: torch.Tensor | None = None, return_probs: bool = False):
+    def sample(
+        self,
+        n: int | None = None,
+        generator: torch.Generator | None = None,
+        given: torch.Tensor | None = None,
+        return_probs: bool = False,
+    ):
         """Ancestral samples, shape (n, D): x_1 ~ p(x_1), x_2 ~ p(x_2 | x_1), ... with the
         running pre-activation of Algorithm 1 (O(DH) per sample).
 
@@ -274,7 +288,7 @@ class NADE(nn.Module):
         if k:
             given = given.to(device=dev, dtype=dtype)
             x[:, :k] = given
-            probs[:, :k] = self.conditionals(x)[:, :k]   # depends on x_<d only
+            probs[:, :k] = self.conditionals(x)[:, :k]  # depends on x_<d only
             a += given @ W[:, :k].t()
         for d in range(k, self.n_visible):
             h = torch.sigmoid(a)
@@ -301,6 +315,6 @@ def evaluate_nll(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> f
     model.eval()
     total = 0.0
     for i in range(0, len(x), batch_size):
-        total += -model.log_prob(x[i:i + batch_size]).double().sum().item()
+        total += -model.log_prob(x[i : i + batch_size]).double().sum().item()
     model.train(was_training)
     return total / len(x)

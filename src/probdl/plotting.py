@@ -3,6 +3,7 @@
 Every function draws with matplotlib and returns the figure; nothing here picks a backend, so the
 same code runs in a notebook, in the book build and headless (``MPLBACKEND=Agg``) in tests.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,16 @@ def smooth(values, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def plot_curves(history, names: Sequence[str], *, evals: Sequence[str] = (), smooth_window: int | None = None,
-                axes=None, title: str | None = None, xlabel: str = "step"):
+def plot_curves(
+    history,
+    names: Sequence[str],
+    *,
+    evals: Sequence[str] = (),
+    smooth_window: int | None = None,
+    axes=None,
+    title: str | None = None,
+    xlabel: str = "step",
+):
     """One panel per name: the step term of that name (raw, and smoothed over ``smooth_window``
     steps) and/or the evaluation term of that name (markers). Names in ``evals`` that are not in
     ``names`` get panels of their own. A name that is neither recorded is a KeyError."""
@@ -43,8 +52,10 @@ def plot_curves(history, names: Sequence[str], *, evals: Sequence[str] = (), smo
     eval_names = set().union(*history.evals) if history.evals else set()
     missing = [p for p in panels if p not in step_names and p not in eval_names]
     if missing:
-        raise KeyError(f"cannot plot {missing}: recorded step terms {sorted(step_names - {'step', 'epoch'})}, "
-                       f"evaluation terms {sorted(eval_names - {'step'})}")
+        raise KeyError(
+            f"cannot plot {missing}: recorded step terms {sorted(step_names - {'step', 'epoch'})}, "
+            f"evaluation terms {sorted(eval_names - {'step'})}"
+        )
     if axes is None:
         ncol = min(len(panels), 4)
         nrow = math.ceil(len(panels) / ncol)
@@ -64,14 +75,20 @@ def plot_curves(history, names: Sequence[str], *, evals: Sequence[str] = (), smo
             ax.plot(steps, smooth(v, window), color="C0", lw=1.5, label="training steps" if both else None)
         if name in eval_names:
             ev = [r for r in history.evals if name in r]
-            ax.plot([r["step"] for r in ev], [r[name] for r in ev], "o-", color="C3", ms=3,
-                    label="evaluation" if both else None)
+            ax.plot(
+                [r["step"] for r in ev],
+                [r[name] for r in ev],
+                "o-",
+                color="C3",
+                ms=3,
+                label="evaluation" if both else None,
+            )
         if both:
             ax.legend(fontsize=8)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
@@ -94,7 +111,9 @@ class LiveCurves:
     IPython display handle) and leave one final figure behind: live in an interactive session,
     a single figure in an executed book. Outside a notebook it only keeps ``self.fig``."""
 
-    def __init__(self, names: Sequence[str], *, evals: Sequence[str] = (), every_s: float = 3.0, live: bool = True):
+    def __init__(
+        self, names: Sequence[str], *, evals: Sequence[str] = (), every_s: float = 3.0, live: bool = True
+    ):
         self.names = list(names)
         self.evals = list(evals)
         self.every_s = every_s
@@ -141,8 +160,16 @@ class LiveCurves:
             plt.close(self.fig)  # shown once through the handle, not again by the inline backend
 
 
-def image_grid(images, nrow: int | None = None, *, shape: tuple[int, int] = (28, 28), ax=None,
-               title: str | None = None, cmap: str = "gray", pad: int = 1):
+def image_grid(
+    images,
+    nrow: int | None = None,
+    *,
+    shape: tuple[int, int] = (28, 28),
+    ax=None,
+    title: str | None = None,
+    cmap: str = "gray",
+    pad: int = 1,
+):
     """Draw a batch of images (N, H*W) or (N, H, W) as one grid; returns the figure."""
     x = _np(images).astype(float)
     if x.ndim == 2:
@@ -157,7 +184,9 @@ def image_grid(images, nrow: int | None = None, *, shape: tuple[int, int] = (28,
     canvas = np.ones((rows * (h + pad) + pad, ncol * (w + pad) + pad))
     for i in range(n):
         r, c = divmod(i, ncol)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = x[i]
+        canvas[
+            pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w
+        ] = x[i]
     if ax is None:
         fig, ax = plt.subplots(figsize=(max(2.0, 0.45 * ncol), max(2.0, 0.45 * rows)))
     else:
@@ -186,8 +215,20 @@ def image_rows(rows: Mapping[str, object], *, shape: tuple[int, int] = (28, 28),
     return fig
 
 
-def predictive_band(x, mean, std, *, ax=None, x_train=None, y_train=None, truth=None, ks=(1, 2),
-                    label: str = "predictive mean", color: str = "C0", title: str | None = None):
+def predictive_band(
+    x,
+    mean,
+    std,
+    *,
+    ax=None,
+    x_train=None,
+    y_train=None,
+    truth=None,
+    ks=(1, 2),
+    label: str = "predictive mean",
+    color: str = "C0",
+    title: str | None = None,
+):
     """A predictive mean with shaded bands of ``k`` standard deviations for each k in ``ks``,
     the training points and the true curve (a callable or an array) when given."""
     x, mean, std = (_np(v).reshape(-1) for v in (x, mean, std))
@@ -200,15 +241,23 @@ def predictive_band(x, mean, std, *, ax=None, x_train=None, y_train=None, truth=
     else:
         fig = ax.figure
     for k in sorted(ks, reverse=True):
-        ax.fill_between(x, mean - k * std, mean + k * std, color=color, alpha=0.15 + 0.1 / k, lw=0,
-                        label=f"$\\pm{k}$ sd")
+        ax.fill_between(
+            x, mean - k * std, mean + k * std, color=color, alpha=0.15 + 0.1 / k, lw=0, label=f"$\\pm{k}$ sd"
+        )
     ax.plot(x, mean, color=color, lw=1.8, label=label)
     if truth is not None:
         t = _np(truth(torch.as_tensor(x))).reshape(-1) if callable(truth) else _np(truth).reshape(-1)[order]
         ax.plot(x, t, "k--", lw=1, label="true curve")
     if x_train is not None and y_train is not None:
-        ax.plot(_np(x_train).reshape(-1), _np(y_train).reshape(-1), ".", color="k", ms=3, alpha=0.6,
-                label="training data")
+        ax.plot(
+            _np(x_train).reshape(-1),
+            _np(y_train).reshape(-1),
+            ".",
+            color="k",
+            ms=3,
+            alpha=0.6,
+            label="training data",
+        )
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     if title:

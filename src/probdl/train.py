@@ -1,18 +1,42 @@
 """The one training loop every chapter uses.
 
-``fit(model, objective, data, ...)`` draws shuffled minibatches from tensors that already sit on
-the device (no DataLoader, no per-item transforms), calls ``objective(model, *batch)``, which
-returns a dict of named scalar terms with ``"loss"`` the one to minimise, takes an optimizer
-step, and records every term per step in a :class:`History`. Optional: an evaluation callback
-every k steps (with early stopping on one of its terms), a learning-rate scheduler stepped per
-epoch, a per-batch transform (dynamic binarization), checkpoints, a progress bar and a live plot.
+``fit(model, objective, data, ...)`` draws shuffled minibatches (:func:`minibatches`) from
+tensors that already sit on the device (no DataLoader, no per-item transforms), calls
+``objective(model, *batch)``, which returns a dict of named scalar terms with ``"loss"`` the one
+to minimise, takes an optimizer step, and records every term per step in a :class:`History`.
+
+Options of :func:`fit`:
+
+- ``data``: a tensor or tuple of tensors with a common first dimension; moved to ``device``
+  (default: the model's device) once, then indexed per minibatch.
+- ``epochs`` / ``steps``: how long (exactly one; ``epochs`` may be fractional).
+- ``optimizer``: any ``torch.optim`` optimizer (default Adam(lr)); ``scheduler``: a
+  ``torch.optim.lr_scheduler`` stepped after every epoch; ``clip_grad_norm``.
+- ``transform``: applied to the first tensor of each minibatch (e.g. ``binarize_dynamic``).
+- ``eval_fn``: called as ``eval_fn(model)`` under :func:`evaluating` every ``eval_every`` steps
+  (default: once per epoch) and at the end; its dict of floats goes to ``history.evals``.
+- ``early_stopping``: ``(term, patience)``: stop after ``patience`` evaluations without a new
+  minimum of ``eval_fn``'s ``term`` and restore the best parameters (:class:`EarlyStopping`).
+- ``max_seconds``: a safety net, never a size: if training runs past it, it stops and warns that
+  the numbers are not the profile's (profiles stop by epochs, so every machine gives the same).
+- ``checkpoint``: a path; model and optimizer state are saved at every evaluation and at the end
+  (:func:`load_checkpoint`).
+- ``plot``: names of terms to draw, live in an interactive notebook, the final figure at the end
+  (:class:`probdl.plotting.LiveCurves`); ``progress``: a text progress bar (default: not on CI
+  or in the smoke profile); ``desc``: its label.
+- ``generator``: a ``torch.Generator`` for the minibatch order (default: the global one).
+- ``threads``: torch's intra-op threads while training (default
+  :func:`probdl.config.threads_for`: one thread for small models).
 """
+
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -61,8 +85,9 @@ class History:
         return f"History({len(self.steps)} steps, {len(self.evals)} evaluations, {self.seconds:.1f} s)"
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    **extra) -> Path:
+def save_checkpoint(
+    path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None, **extra
+) -> Path:
     """Save ``state_dict`` s (and plain extras: numbers, strings) with :func:`torch.save`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,8 +98,12 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
     return path
 
 
-def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    map_location=None) -> dict:
+def load_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    map_location=None,
+) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: tensors and
     plain values only, no pickled code). Returns the extras."""
     path = Path(path)
@@ -91,7 +120,9 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
 def _scalar(value) -> float:
     if torch.is_tensor(value):
         if value.numel() != 1:
-            raise TrainingError(f"terms must be scalars; got a tensor of shape {tuple(value.shape)} (take its mean)")
+            raise TrainingError(
+                f"terms must be scalars; got a tensor of shape {tuple(value.shape)} (take its mean)"
+            )
         return value.detach().item()
     return float(value)
 
@@ -114,171 +145,214 @@ def _as_tuple(data) -> tuple[torch.Tensor, ...]:
 def _progress_bar(total: int, desc: str | None, enabled: bool):
     from tqdm.std import tqdm  # plain text: renders in a terminal, a notebook and static HTML
 
-    return tqdm(total=total, desc=desc, disable=not enabled, mininterval=1.0, file=sys.stderr,
-                dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total,
+        desc=desc,
+        disable=not enabled,
+        mininterval=1.0,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
-def fit(model: torch.nn.Module,
-        objective: Callable[..., Mapping[str, torch.Tensor]],
-        data,
-        *,
-        epochs: float | None = None,
-        steps: int | None = None,
-        batch_size: int = 100,
-        optimizer: torch.optim.Optimizer | None = None,
-        lr: float = 1e-3,
-        scheduler=None,
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        eval_fn: Callable[[torch.nn.Module], Mapping[str, float]] | None = None,
-        eval_every: int | None = None,
-        early_stopping: tuple[str, int] | None = None,
-        clip_grad_norm: float | None = None,
-        max_seconds: float | None = None,
-        checkpoint: str | Path | None = None,
-        plot: Sequence[str] | None = None,
-        plot_every_s: float = 3.0,
-        progress: bool | None = None,
-        desc: str | None = None,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None) -> History:
-    """Train ``model`` by minimising ``objective(model, *batch)["loss"]``.
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module):
+    """Evaluate ``model`` in eval mode without gradients; its train/eval mode is restored on
+    leaving, also after an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
 
-    data:       a tensor or tuple of tensors with a common first dimension; moved to ``device``
-                (default: the model's device) once, then indexed per minibatch.
-    epochs / steps: how long (one of them; ``epochs`` may be fractional).
-    optimizer:  any ``torch.optim`` optimizer; default Adam(lr).
-    scheduler:  a ``torch.optim.lr_scheduler`` object, stepped after every epoch.
-    transform:  applied to the first tensor of each minibatch (e.g. ``binarize_dynamic``).
-    eval_fn:    called as ``eval_fn(model)`` under ``torch.no_grad()`` and ``model.eval()`` every
-                ``eval_every`` steps (default: once per epoch) and at the end; returns a dict of
-                floats recorded in ``history.evals``.
-    early_stopping: ``(term, patience)``: stop after ``patience`` evaluations without a new
-                minimum of ``eval_fn``'s ``term``, and restore the parameters of the best one.
-    max_seconds: stop after this much wall time (a safety limit; say so when it triggers).
-    checkpoint: a path; the model and optimizer state are saved there at every evaluation and
-                at the end (load with :func:`load_checkpoint`).
-    plot:       names of terms to draw; live while training in an interactive notebook, and the
-                final figure at the end (see :class:`probdl.plotting.LiveCurves`).
-    progress:   show a progress bar (default: not on CI or in the smoke profile).
-    generator:  a ``torch.Generator`` for the minibatch order (default: the global one).
-    """
-    data = _as_tuple(data)
+
+def minibatches(
+    data: tuple[torch.Tensor, ...],
+    batch_size: int,
+    *,
+    generator: torch.Generator | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+):
+    """One epoch of shuffled minibatches: yields lists of tensors indexed by a random
+    permutation (drawn from ``generator``), ``transform`` applied to the first tensor."""
     n = len(data[0])
+    order = torch.randperm(n, generator=generator).to(data[0].device)
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        batch = [t[idx] for t in data]
+        if transform is not None:
+            batch[0] = transform(batch[0])
+        yield batch
+
+
+class EarlyStopping:
+    """Stop after ``patience`` evaluations without a new minimum of the term ``name``; keeps a
+    copy of the parameters at the best evaluation, for :meth:`restore`."""
+
+    def __init__(self, name: str, patience: int):
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        self.name, self.patience = name, patience
+        self.best_value, self.best_state, self.best, self.since_best = math.inf, None, None, 0
+
+    def update(self, model: torch.nn.Module, result: dict) -> bool:
+        """Record one evaluation; True when training should stop."""
+        if self.name not in result:
+            raise KeyError(
+                f"early_stopping watches {self.name!r}, which eval_fn does not return ({', '.join(result)})"
+            )
+        if result[self.name] < self.best_value:
+            self.best_value, self.since_best, self.best = result[self.name], 0, dict(result)
+            self.best_state = copy.deepcopy(model.state_dict())
+            return False
+        self.since_best += 1
+        return self.since_best >= self.patience
+
+    def restore(self, model: torch.nn.Module) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+def _step(model, objective, batch, optimizer, clip_grad_norm, step, epoch) -> dict:
+    """One optimizer step on one minibatch; returns the objective's terms as floats."""
+    terms = objective(model, *batch)
+    if "loss" not in terms:
+        raise TrainingError(f"the objective must return a dict with 'loss'; it returned {', '.join(terms)}")
+    loss = terms["loss"]
+    if not torch.isfinite(loss):
+        raise TrainingError(
+            f"the loss is {loss.item()} at step {step} (epoch {epoch}); lower the learning "
+            "rate, check the data (binary where a Bernoulli likelihood is used), or clip gradients"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()
+    return {k: _scalar(v) for k, v in terms.items()}
+
+
+class _Run:
+    """The state of one :func:`fit` call: evaluation, checkpoints, early stopping, the clock."""
+
+    def __init__(self, model, optimizer, eval_fn, early_stopping, checkpoint, max_seconds):
+        self.model, self.optimizer, self.eval_fn, self.checkpoint = model, optimizer, eval_fn, checkpoint
+        self.stopper = EarlyStopping(*early_stopping) if early_stopping is not None else None
+        self.max_seconds, self.start = max_seconds, time.perf_counter()
+        self.history = History()
+
+    def evaluate(self, step: int) -> bool:
+        """Run eval_fn, record it, checkpoint; True when early stopping says stop."""
+        with evaluating(self.model):
+            result = {k: _scalar(v) for k, v in self.eval_fn(self.model).items()}
+        result["step"] = step
+        self.history.evals.append(result)
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, self.model, self.optimizer, step=step)
+        stop = self.stopper is not None and self.stopper.update(self.model, result)
+        self.history.stopped_early |= stop
+        return stop
+
+    def timed_out(self) -> bool:
+        return self.max_seconds is not None and time.perf_counter() - self.start > self.max_seconds
+
+    def finish(self, step: int, total: int) -> History:
+        if self.timed_out() and step < total and not self.history.stopped_early:
+            warnings.warn(
+                f"fit stopped at its safety limit of {self.max_seconds:.0f} s after {step} of {total} "
+                "steps: this run's numbers are not the profile's (they depend on the machine's speed)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if self.stopper is not None:
+            self.history.best = self.stopper.best
+            self.stopper.restore(self.model)
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, self.model, self.optimizer, step=step)
+        return self.history
+
+
+def fit(
+    model: torch.nn.Module,
+    objective: Callable[..., Mapping[str, torch.Tensor]],
+    data,
+    *,
+    epochs: float | None = None,
+    steps: int | None = None,
+    batch_size: int = 100,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float = 1e-3,
+    scheduler=None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    eval_fn: Callable[[torch.nn.Module], Mapping[str, float]] | None = None,
+    eval_every: int | None = None,
+    early_stopping: tuple[str, int] | None = None,
+    clip_grad_norm: float | None = None,
+    max_seconds: float | None = None,
+    checkpoint: str | Path | None = None,
+    plot: Sequence[str] | None = None,
+    plot_every_s: float = 3.0,
+    progress: bool | None = None,
+    desc: str | None = None,
+    generator: torch.Generator | None = None,
+    threads: int | None = None,
+    device: torch.device | str | None = None,
+) -> History:
+    """Train ``model`` by minimising ``objective(model, *batch)["loss"]`` over shuffled minibatches
+    of ``data`` for ``epochs`` (or ``steps``); returns the :class:`History`. The options are
+    described in this module's docstring."""
+    data = _as_tuple(data)
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= or steps=")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    batch_size = min(batch_size, n)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = int(steps) if steps is not None else max(1, round(epochs * steps_per_epoch))
-    if eval_every is None:
-        eval_every = steps_per_epoch
     if early_stopping is not None and eval_fn is None:
         raise ValueError("early_stopping needs an eval_fn that returns the term it watches")
-
+    batch_size = min(batch_size, len(data[0]))
+    steps_per_epoch = math.ceil(len(data[0]) / batch_size)
+    total = int(steps) if steps is not None else max(1, round(epochs * steps_per_epoch))
+    eval_every = eval_every or steps_per_epoch
     if device is None:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
     data = tuple(t.to(device) for t in data)
-    if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    if progress is None:
-        progress = not config.quiet()
-
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    progress = not config.quiet() if progress is None else progress
+    run = _Run(model, optimizer, eval_fn, early_stopping, checkpoint, max_seconds)
+    history, step, epoch = run.history, 0, 0
     live = None
     if plot:
         from .plotting import LiveCurves
 
         live = LiveCurves(plot, every_s=plot_every_s, live=not config.quiet())
-
-    history = History()
-    best_value, best_state, since_best = math.inf, None, 0
-    start = time.perf_counter()
     bar = _progress_bar(total, desc, progress)
-    perm_device = data[0].device
-
-    def evaluate(step: int) -> bool:
-        """Run eval_fn; return True when early stopping says stop."""
-        nonlocal best_value, best_state, since_best
-        model.eval()
-        with torch.no_grad():
-            result = {k: _scalar(v) for k, v in eval_fn(model).items()}
-        model.train()
-        result["step"] = step
-        history.evals.append(result)
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, step=step)
-        if early_stopping is not None:
-            term, patience = early_stopping
-            if term not in result:
-                raise KeyError(f"early_stopping watches {term!r}, which eval_fn does not return ({', '.join(result)})")
-            if result[term] < best_value:
-                best_value, since_best = result[term], 0
-                best_state = copy.deepcopy(model.state_dict())
-                history.best = dict(result)
-            else:
-                since_best += 1
-                if since_best >= patience:
-                    return True
-        return False
-
     model.train()
-    step, epoch, stop = 0, 0, False
     try:
-        while step < total and not stop:
-            order = torch.randperm(n, generator=generator).to(perm_device)
-            for i in range(steps_per_epoch):
-                if step >= total:
-                    break
-                idx = order[i * batch_size:(i + 1) * batch_size]
-                batch = [t[idx] for t in data]
-                if transform is not None:
-                    batch[0] = transform(batch[0])
-                terms = objective(model, *batch)
-                if "loss" not in terms:
-                    raise TrainingError(f"the objective must return a dict with 'loss'; it returned {', '.join(terms)}")
-                loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss is {loss.item()} at step {step} (epoch {epoch}); lower the learning "
-                        "rate, check the data (binary where a Bernoulli likelihood is used), or clip gradients")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-                optimizer.step()
-                step += 1
-                row = {"step": step, "epoch": epoch}
-                row.update({k: _scalar(v) for k, v in terms.items()})
-                history.steps.append(row)
-                bar.update(1)
-                if progress and step % 10 == 0:
-                    bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
-                if live is not None:
-                    live.update(history)
-                if eval_fn is not None and step % eval_every == 0 and step < total:
-                    if evaluate(step):
-                        stop = True
-                        history.stopped_early = True
+        with config.torch_threads(threads or config.threads_for(model)):
+            while step < total and not (history.stopped_early or run.timed_out()):
+                for batch in minibatches(data, batch_size, generator=generator, transform=transform):
+                    row = _step(model, objective, batch, optimizer, clip_grad_norm, step, epoch)
+                    step += 1
+                    history.steps.append({"step": step, "epoch": epoch, **row})
+                    bar.update(1)
+                    if progress and step % 10 == 0:
+                        bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
+                    if live is not None:
+                        live.update(history)
+                    if eval_fn is not None and step % eval_every == 0 and step < total and run.evaluate(step):
                         break
-                if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                    stop = True
-                    break
-            epoch += 1
-            if scheduler is not None:
-                scheduler.step()
-        if eval_fn is not None and not history.stopped_early:
-            evaluate(step)
+                    if step >= total or run.timed_out():
+                        break
+                epoch += 1
+                if scheduler is not None:
+                    scheduler.step()
+            if eval_fn is not None and not history.stopped_early:
+                run.evaluate(step)
     finally:
         bar.close()
-        history.seconds = time.perf_counter() - start
+        history.seconds = time.perf_counter() - run.start
         if live is not None:
             live.close(history)
-    if max_seconds is not None and step < total and not history.stopped_early:
-        print(f"fit: stopped at the time limit of {max_seconds:.0f} s after {step} of {total} steps",
-              file=sys.stderr)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if checkpoint is not None:
-        save_checkpoint(checkpoint, model, optimizer, step=step)
-    return history
+    return run.finish(step, total)

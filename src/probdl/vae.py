@@ -15,14 +15,14 @@ Burda, Grosse & Salakhutdinov (2016). The chapter ``book/06_vae.ipynb`` derives 
 * :class:`LinearGaussian`: a linear-Gaussian latent model whose evidence and posterior are known
   in closed form (the tests check the importance-weighted estimate against it).
 """
+
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 from torch import nn
-from torch.distributions import Bernoulli, Independent, Normal, MultivariateNormal
+from torch.distributions import Bernoulli, Independent, Normal
 
 from .data import check_binary
 from .vi import kl_normal, log_mean_exp, reparameterize
@@ -59,8 +59,12 @@ class VAE(nn.Module):
 
     def __init__(self, n_visible: int = 784, n_hidden: int = 200, n_latent: int = 50, n_layers: int = 2):
         super().__init__()
-        for name, v in (("n_visible", n_visible), ("n_hidden", n_hidden), ("n_latent", n_latent),
-                        ("n_layers", n_layers)):
+        for name, v in (
+            ("n_visible", n_visible),
+            ("n_hidden", n_hidden),
+            ("n_latent", n_latent),
+            ("n_layers", n_layers),
+        ):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.n_visible, self.n_hidden, self.n_latent, self.n_layers = n_visible, n_hidden, n_latent, n_layers
@@ -110,17 +114,27 @@ class VAE(nn.Module):
         log_pz = self.prior().log_prob(z)
         log_qz = Independent(Normal(mu, sigma, validate_args=False), 1).log_prob(z)
         kl = kl_normal(mu, sigma).sum(-1)
-        return {"log_px_z": log_px_z, "log_pz": log_pz, "log_qz": log_qz, "surprise": log_pz - log_qz,
-                "kl": kl, "elbo": log_px_z - kl, "elbo_mc": log_px_z + log_pz - log_qz}
+        return {
+            "log_px_z": log_px_z,
+            "log_pz": log_pz,
+            "log_qz": log_qz,
+            "surprise": log_pz - log_qz,
+            "kl": kl,
+            "elbo": log_px_z - kl,
+            "elbo_mc": log_px_z + log_pz - log_qz,
+        }
 
-    def elbo(self, x: torch.Tensor, analytic_kl: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+    def elbo(
+        self, x: torch.Tensor, analytic_kl: bool = True, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """(batch,) one-sample ELBO estimates in nats: log p(x|z) - KL (analytic KL, the lower-variance
         estimator) or log p(x|z) + log p(z) - log q(z|x) (``analytic_kl=False``)."""
         t = self.terms(x, generator=generator)
         return t["elbo"] if analytic_kl else t["elbo_mc"]
 
-    def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
-                    chunk: int | None = None) -> torch.Tensor:
+    def log_weights(
+        self, x: torch.Tensor, k: int, generator: torch.Generator | None = None, chunk: int | None = None
+    ) -> torch.Tensor:
         """(k, batch) importance log-weights log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x), computed in
         chunks of samples so that memory stays bounded. Differentiable (reparameterized)."""
         x = check_binary(x, self.n_visible, "the VAE")
@@ -143,8 +157,9 @@ class VAE(nn.Module):
         return log_mean_exp(self.log_weights(x, k, generator=generator), dim=0)
 
     @torch.no_grad()
-    def log_likelihood(self, x: torch.Tensor, k: int = 1000, batch_size: int = 1000,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_likelihood(
+        self, x: torch.Tensor, k: int = 1000, batch_size: int = 1000, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """(batch,) importance-sampled estimates of log p(x) in nats with ``k`` samples from q(z|x)
         (log-mean-exp of the weights, numerically stable), over ``x`` in blocks of ``batch_size``.
         Its expectation increases with k towards log p(x) (Burda et al. 2016)."""
@@ -153,8 +168,12 @@ class VAE(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return torch.cat([log_mean_exp(self.log_weights(xb, k, generator=generator), dim=0)
-                              for xb in x.split(batch_size)])
+            return torch.cat(
+                [
+                    log_mean_exp(self.log_weights(xb, k, generator=generator), dim=0)
+                    for xb in x.split(batch_size)
+                ]
+            )
         finally:
             self.train(was_training)
 
@@ -179,6 +198,7 @@ class VAE(nn.Module):
 
 # --- what fit() minimises ------------------------------------------------------------------
 
+
 def objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
     """The negative ELBO (analytic KL), averaged over the minibatch, with the terms the exercise
     plots: ``elbo`` (the estimate of F), ``log_px_z``, ``surprise`` = log p(z) - log q(z|x),
@@ -186,8 +206,14 @@ def objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
     (labels) are ignored."""
     t = model.terms(x)
     elbo = t["elbo"].mean()
-    return {"loss": -elbo, "elbo": elbo, "log_px_z": t["log_px_z"].mean(), "surprise": t["surprise"].mean(),
-            "kl": t["kl"].mean(), "kl_mc": -t["surprise"].mean()}
+    return {
+        "loss": -elbo,
+        "elbo": elbo,
+        "log_px_z": t["log_px_z"].mean(),
+        "surprise": t["surprise"].mean(),
+        "kl": t["kl"].mean(),
+        "kl_mc": -t["surprise"].mean(),
+    }
 
 
 def make_objective(k: int = 1, iwae: bool = False):
@@ -208,14 +234,17 @@ def make_objective(k: int = 1, iwae: bool = False):
     return iwae_objective
 
 
-def evaluate(model: VAE, x: torch.Tensor, k: int = 1, batch_size: int = 1000,
-             generator: torch.Generator | None = None) -> float:
+def evaluate(
+    model: VAE, x: torch.Tensor, k: int = 1, batch_size: int = 1000, generator: torch.Generator | None = None
+) -> float:
     """Mean test log-likelihood estimate in nats: the one-sample ELBO (analytic KL) for k = 1,
     the importance-sampled estimate with k samples otherwise."""
     _check_k(k)
     with torch.no_grad():
         if k == 1:
-            return float(torch.cat([model.elbo(xb, generator=generator) for xb in x.split(batch_size)]).mean())
+            return float(
+                torch.cat([model.elbo(xb, generator=generator) for xb in x.split(batch_size)]).mean()
+            )
         return float(model.log_likelihood(x, k, batch_size=batch_size, generator=generator).mean())
 
 
@@ -237,7 +266,7 @@ def estimates_by_k(log_w: torch.Tensor, ks: Sequence[int]) -> dict[int, torch.Te
 
 #: Burda et al. (2016): 3^i epochs at learning rate 0.001 * 10^(-i/7), i = 0..7: 3,280 epochs.
 IWAE_STAGES = 8
-IWAE_EPOCHS = sum(3 ** i for i in range(IWAE_STAGES))
+IWAE_EPOCHS = sum(3**i for i in range(IWAE_STAGES))
 
 
 def iwae_lr_factor(epoch: int) -> float:
@@ -247,7 +276,7 @@ def iwae_lr_factor(epoch: int) -> float:
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     end = 0
     for i in range(IWAE_STAGES):
-        end += 3 ** i
+        end += 3**i
         if epoch < end:
             return 10.0 ** (-i / 7)
     return 10.0 ** (-(IWAE_STAGES - 1) / 7)
@@ -263,8 +292,15 @@ def exponential_lr_factor(epochs: int, final: float = 0.1):
 
 # --- closed forms for checks ---------------------------------------------------------------
 
-def linear_decoder_gradients(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, mu: torch.Tensor,
-                             sigma: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+
+def linear_decoder_gradients(
+    x: torch.Tensor,
+    W: torch.Tensor,
+    b: torch.Tensor,
+    mu: torch.Tensor,
+    sigma: torch.Tensor,
+    eps: torch.Tensor,
+) -> dict[str, torch.Tensor]:
     """Gradients of the one-sample objective F = log p(x|z) - KL(N(mu, sigma^2) || N(0, I)) at
     z = mu + sigma * eps for a linear Bernoulli decoder, logits eta = W z + b, in closed form:
 
@@ -276,42 +312,3 @@ def linear_decoder_gradients(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, 
     r = x - torch.sigmoid(W @ z + b)
     g = W.T @ r
     return {"W": torch.outer(r, z), "b": r, "mu": g - mu, "sigma": g * eps - sigma + 1.0 / sigma}
-
-
-class LinearGaussian:
-    """p(z) = N(0, I_L), p(x|z) = N(W z + b, s^2 I_D): the evidence p(x) = N(b, W W^T + s^2 I) and
-    the posterior p(z|x) = N(m, S), S = (I + W^T W / s^2)^-1, m = S W^T (x - b) / s^2 are closed
-    forms. With q = the true posterior every importance weight equals p(x), so the estimate is
-    exact for every K."""
-
-    def __init__(self, W: torch.Tensor, b: torch.Tensor, s: float):
-        self.W, self.b, self.s = W, b, float(s)
-        D, L = W.shape
-        self.D, self.L = D, L
-        self.S = torch.linalg.inv(torch.eye(L, dtype=W.dtype) + W.T @ W / self.s ** 2)
-
-    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
-        cov = self.W @ self.W.T + self.s ** 2 * torch.eye(self.D, dtype=self.W.dtype)
-        return MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
-
-    def posterior(self, x: torch.Tensor) -> MultivariateNormal:
-        m = (x - self.b) @ self.W @ self.S.T / self.s ** 2
-        return MultivariateNormal(m, covariance_matrix=self.S)
-
-    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        prior = Independent(Normal(torch.zeros(self.L, dtype=z.dtype), 1.0), 1)
-        lik = Independent(Normal(z @ self.W.T + self.b, self.s), 1)
-        return prior.log_prob(z) + lik.log_prob(x)
-
-    def log_likelihood(self, x: torch.Tensor, k: int, q=None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The importance-sampled estimate log (1/k) sum_i p(x, z_i) / q(z_i), z_i ~ q (default:
-        the true posterior; any distribution with ``rsample``/``log_prob`` will do)."""
-        _check_k(k)
-        q = q if q is not None else self.posterior(x)
-        if generator is None:
-            z = q.rsample((k,))
-        else:  # a seeded draw through the Cholesky factor
-            loc, scale_tril = q.loc, q.scale_tril
-            eps = torch.randn((k, *loc.shape), dtype=loc.dtype, generator=generator)
-            z = loc + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
-        return log_mean_exp(self.log_joint(x, z) - q.log_prob(z), dim=0)

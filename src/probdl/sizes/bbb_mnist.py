@@ -1,0 +1,72 @@
+"""Sizes and targets of chapter Bayes by Backprop on MNIST (05).
+
+`BOOK` in full; `SMOKE` and `PAPER` override some of its keys."""
+
+BOOK = dict(
+    n_train=None,
+    n_valid=None,
+    n_test=None,
+    hidden=400,
+    batch_size=128,
+    lr=0.001,
+    epochs={"plain": 20, "dropout": 30, "gaussian": 25, "mixture": 27},
+    max_seconds={"plain": 90, "dropout": 130, "gaussian": 220, "mixture": 440},
+    gaussian_sigma=1.0,
+    init_sigma=0.001,
+    mixture_grid=[(0.5, 0, 6)],
+    n_pred_samples=10,
+    n_uncertainty=1000,
+    prune_fractions=[0.0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99],
+    patience=None,
+)
+
+SMOKE = dict(
+    n_train=1000,
+    n_valid=500,
+    n_test=1000,
+    hidden=50,
+    batch_size=100,
+    epochs={"plain": 1, "dropout": 1, "gaussian": 1, "mixture": 1},
+    max_seconds={"plain": 30, "dropout": 30, "gaussian": 30, "mixture": 30},
+    n_pred_samples=5,
+    n_uncertainty=200,
+    prune_fractions=[0.0, 0.5, 0.95],
+)
+
+PAPER = dict(
+    hidden=1200,
+    epochs={"plain": 300, "dropout": 300, "gaussian": 300, "mixture": 300},
+    max_seconds={"plain": None, "dropout": None, "gaussian": None, "mixture": None},
+    mixture_grid=[
+        (0.25, 0, 6),
+        (0.25, 0, 7),
+        (0.25, 0, 8),
+        (0.25, 1, 6),
+        (0.25, 1, 7),
+        (0.25, 1, 8),
+        (0.25, 2, 6),
+        (0.25, 2, 7),
+        (0.25, 2, 8),
+        (0.5, 0, 6),
+        (0.5, 0, 7),
+        (0.5, 0, 8),
+        (0.5, 1, 6),
+        (0.5, 1, 7),
+        (0.5, 1, 8),
+        (0.5, 2, 6),
+        (0.5, 2, 7),
+        (0.5, 2, 8),
+        (0.75, 0, 6),
+        (0.75, 0, 7),
+        (0.75, 0, 8),
+        (0.75, 1, 6),
+        (0.75, 1, 7),
+        (0.75, 1, 8),
+        (0.75, 2, 6),
+        (0.75, 2, 7),
+        (0.75, 2, 8),
+    ],
+    n_pred_samples=100,
+    n_uncertainty=10000,
+    patience=20,
+)
