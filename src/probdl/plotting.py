@@ -263,3 +263,27 @@ def predictive_band(
     if title:
         ax.set_title(title)
     return fig
+
+
+def reliability_diagram(probs: Mapping[str, torch.Tensor], y: torch.Tensor, *, n_bins: int = 15, ax=None):
+    """Accuracy against confidence for one or more models' class probabilities (name -> (N, C)),
+    binned as in :func:`probdl.metrics.reliability`; the diagonal is perfect calibration, and each
+    label carries the model's expected calibration error."""
+    from .metrics import ece, reliability
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], "k:", lw=1, label="calibrated")
+    for name, p in probs.items():
+        r = reliability(p, y, n_bins)
+        used = _np(r["count"] > 0)
+        ax.plot(
+            _np(r["confidence"])[used],
+            _np(r["accuracy"])[used],
+            "o-",
+            ms=3,
+            label=f"{name} (ECE {100 * ece(p, y, n_bins):.2f} %)",
+        )
+    ax.set(xlabel="confidence (top probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8, loc="upper left")
+    return ax.figure
