@@ -8,9 +8,11 @@ BOOK = dict(
     epochs=3,
     max_test_error=0.1,
     n_regression=100,
+    n_mc=1_000_000,  # draws of the regression data, to check E[y|x] by Monte Carlo
 )
 
 SMOKE = dict(
+    n_mc=100_000,
     n_show=8,
     n_train=2000,
     epochs=1,
