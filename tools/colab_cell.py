@@ -30,7 +30,7 @@ def repository() -> tuple[str, str]:
 
 
 def cell_source(url: str, branch: str) -> str:
-    return f'''# On Colab only: fetch the workbook, put its package and data on the path. (Hidden in the book.)
+    return f'''# On Colab only: fetch the workbook, put its package and data on the path (hidden in the book).
 import os
 import subprocess
 import sys
