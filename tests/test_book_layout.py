@@ -1,8 +1,13 @@
 """The book's layout as pytest sees it: every chapter is listed in the table of contents and is
-committed clean, so the build and nbval execute exactly what the repository holds."""
+committed clean, so the build and nbval execute exactly what the repository holds; its code stays
+readable (code cells, modules and functions of bounded length); its prose speaks to the reader;
+and every chapter starts with the Colab cell written from the repository address in _config.yml."""
 
+import ast
 import json
 import re
+import subprocess
+import sys
 
 from probdl import config
 
@@ -31,7 +36,7 @@ def test_notebooks_are_clean_and_import_probdl():
         code = [c for c in data["cells"] if c["cell_type"] == "code"]
         assert code, f"{nb.name} has no code"
         assert all(not c["outputs"] and c["execution_count"] is None for c in code), f"{nb.name} has outputs"
-        first = "".join(code[0]["source"])
+        first = next("".join(c["source"]) for c in code if c.get("id") != "colab-setup")
         assert "probdl" in first, f"{nb.name}: the first code cell should import probdl"
         titles = [
             line
@@ -41,3 +46,41 @@ def test_notebooks_are_clean_and_import_probdl():
             if re.match(r"^# ", line)
         ]
         assert len(titles) == 1, f"{nb.name}: one H1 title expected, found {titles}"
+
+
+def test_code_cells_are_short():
+    for nb in notebooks():
+        for i, c in enumerate(json.loads(nb.read_text())["cells"]):
+            if c["cell_type"] == "code":
+                n = len("".join(c["source"]).splitlines())
+                assert n <= 30, f"{nb.name} cell {i}: {n} lines of code (split it into compute, show, check)"
+
+
+def test_modules_and_functions_are_short():
+    for path in sorted((ROOT / "src" / "probdl").rglob("*.py")):
+        text = path.read_text()
+        assert len(text.splitlines()) <= 400, (
+            f"{path.name}: {len(text.splitlines())} lines (split the module)"
+        )
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                assert n <= 80, f"{path.name}: {node.name} has {n} lines"
+
+
+def test_the_book_speaks_to_its_reader():
+    words = re.compile(r"\b(the issue|this issue|exercise sheet|the sheet|issue tracker)\b", re.I)
+    for nb in notebooks():
+        for c in json.loads(nb.read_text())["cells"]:
+            if c["cell_type"] == "markdown":
+                hit = words.search("".join(c["source"]))
+                assert hit is None, (
+                    f"{nb.name}: the text speaks of {hit.group(0)!r}, which the reader never sees"
+                )
+
+
+def test_every_chapter_has_the_colab_cell_of_the_configured_repository():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "colab_cell.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
