@@ -1,0 +1,268 @@
+"""Deep latent Gaussian models with mixture posteriors (Nalisnick, Hertel & Smyth 2016; Nalisnick &
+Smyth 2017): a VAE whose approximate posterior is q(z|x) = sum_k pi_k N(z; mu_k, diag sigma_k^2).
+
+The weights come either from a softmax (``MixtureVAE``, K fixed) or from stick breaking,
+pi_1 = gamma_1, pi_k = gamma_k prod_{j<k} (1 - gamma_j), with the gamma_k and the components
+produced step by step by a recurrent (LSTM) inference network that halts when the remaining stick
+falls below a threshold (``MixtureVAE(adaptive=True)``).
+
+The ELBO with a mixture q is sum_k pi_k E_{q_k}[log p(x, z)] + H[q]. It is estimated by one
+reparameterized draw per component, z_k = mu_k + sigma_k eps_k, weighted by pi_k: unbiased, and
+the weights get their gradient exactly through pi_k (a draw of the component index would not be
+differentiable). H[q] is estimated with the same draws (log q(z_k) of the whole mixture), or
+bounded from below by Jensen's inequality (:func:`mixture_entropy_lower_bound`).
+
+Public API
+----------
+stick_breaking(gamma) -> (weights, remaining)
+categorical_entropy(log_weights)
+mixture_log_prob(z, log_weights, means, log_sigmas)
+mixture_entropy_lower_bound(log_weights, means, log_sigmas)
+MixtureVAE(n_visible, n_hidden, n_latent, n_components, adaptive=False, threshold=1e-2)
+    .q_params(x) -> (log_weights, means, log_sigmas, active), .terms(x), .elbo(x),
+    .log_marginal(x, k), .sample(n)
+mixture_vae_objective(model, x, *rest, entropy="mc", weight_entropy=0.0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import check_binary
+from .vi import LOG_2PI, log_mean_exp
+
+
+def stick_breaking(gamma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """pi_k = gamma_k prod_{j<k} (1 - gamma_j) for ``gamma`` in (0, 1) of shape (..., K); returns
+    (weights, remaining), remaining_k = prod_{j<=k} (1 - gamma_j) the stick left after k breaks,
+    so that sum_{j<=k} pi_j + remaining_k = 1. Computed as sums of logs (log pi_k =
+    log gamma_k + sum_{j<k} log(1 - gamma_j)); ``gamma_K = 1`` closes the stick."""
+    if ((gamma < 0) | (gamma > 1)).any():
+        raise ValueError("stick_breaking needs gamma in [0, 1]")
+    log_left = torch.cumsum(torch.log1p(-gamma.clamp(max=1.0)), dim=-1)  # log remaining_k
+    before = F.pad(log_left[..., :-1], (1, 0))  # log prod_{j<k} (1 - gamma_j)
+    return gamma * before.exp(), log_left.exp()
+
+
+def categorical_entropy(log_weights: torch.Tensor) -> torch.Tensor:
+    """H(pi) = -sum_k pi_k log pi_k over the last dimension (terms with pi_k = 0 count 0)."""
+    w = log_weights.exp()
+    return -(w * torch.where(w > 0, log_weights, torch.zeros_like(log_weights))).sum(-1)
+
+
+def _diag_normal_log_prob(z, mean, var):
+    """log N(z; mean, diag(var)) summed over the last dimension."""
+    return -0.5 * (((z - mean) ** 2) / var + var.log() + LOG_2PI).sum(-1)
+
+
+def mixture_log_prob(z: torch.Tensor, log_weights, means, log_sigmas) -> torch.Tensor:
+    """log q(z) = logsumexp_k [log pi_k + log N(z; mu_k, diag sigma_k^2)] for z of shape (..., L)
+    and the mixture's parameters of shapes (..., K), (..., K, L), (..., K, L)."""
+    comp = _diag_normal_log_prob(z.unsqueeze(-2), means, torch.exp(2 * log_sigmas))
+    return torch.logsumexp(log_weights + comp, dim=-1)
+
+
+def mixture_entropy_lower_bound(log_weights, means, log_sigmas) -> torch.Tensor:
+    """Jensen's bound on a Gaussian mixture's entropy: H[q] >= -sum_k pi_k log sum_j pi_j
+    N(mu_k; mu_j, diag(sigma_k^2 + sigma_j^2)), from E_{q_k}[q(z)] = sum_j pi_j (N_k * N_j)(0), the
+    convolution of two Gaussians. Shapes (..., K), (..., K, L), (..., K, L) -> (...)."""
+    var = torch.exp(2 * log_sigmas)
+    pair = _diag_normal_log_prob(
+        means.unsqueeze(-2), means.unsqueeze(-3), var.unsqueeze(-2) + var.unsqueeze(-3)
+    )
+    inner = torch.logsumexp(log_weights.unsqueeze(-2) + pair, dim=-1)  # [k] log sum_j pi_j N(mu_k; ...)
+    return -(log_weights.exp() * inner).sum(-1)
+
+
+def _mlp(sizes):
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class MixtureVAE(nn.Module):
+    """A VAE with a K-component Gaussian mixture posterior. Encoder trunk 784-H-H (ReLU), decoder
+    L-H-H-784 with Bernoulli logits, prior N(0, I). ``adaptive=False``: one linear head gives all
+    K components and softmax weights. ``adaptive=True``: an LSTM cell run for up to K steps on the
+    trunk's features gives component k and gamma_k at step k; the weights are
+    :func:`stick_breaking` of the gammas, and an example halts (its stick is closed, gamma = 1) at
+    the first step whose remaining stick is below ``threshold``, so later components get weight 0
+    and are never decoded."""
+
+    def __init__(
+        self, n_visible=784, n_hidden=200, n_latent=50, n_components=2, *, adaptive=False, threshold=1e-2
+    ):
+        super().__init__()
+        if n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
+        self.n_visible, self.n_latent, self.n_components = n_visible, n_latent, n_components
+        self.adaptive, self.threshold = adaptive, float(threshold)
+        self.trunk = nn.Sequential(_mlp([n_visible, n_hidden, n_hidden]), nn.ReLU())
+        if adaptive:
+            self.cell = nn.LSTMCell(n_hidden, n_hidden)
+            self.head = nn.Linear(n_hidden, 2 * n_latent + 1)
+        else:
+            self.head = nn.Linear(n_hidden, n_components * (2 * n_latent + 1))
+        self.decoder = _mlp([n_latent, n_hidden, n_hidden, n_visible])
+
+    def q_params(self, x: torch.Tensor):
+        """(log_weights (B, K), means (B, K, L), log_sigmas (B, K, L), active (B, K) bool)."""
+        h = self.trunk(x)
+        b, k, l = x.shape[0], self.n_components, self.n_latent
+        if not self.adaptive:
+            out = self.head(h).view(b, k, 2 * l + 1)
+            log_w = F.log_softmax(out[..., -1], dim=-1)
+            return (
+                log_w,
+                out[..., :l],
+                out[..., l : 2 * l],
+                torch.ones(b, k, dtype=torch.bool, device=x.device),
+            )
+        state, outs = None, []
+        for _ in range(k):
+            state = self.cell(h, state)
+            outs.append(self.head(state[0]))
+        out = torch.stack(outs, 1)
+        gamma = torch.sigmoid(out[..., -1])
+        # halt: close the stick at the first step whose remaining stick would fall below threshold
+        _, remaining = stick_breaking(gamma.detach())
+        halt = torch.cat(
+            [remaining[:, :-1] < self.threshold, torch.ones(b, 1, dtype=torch.bool, device=x.device)], 1
+        )
+        first = halt.float().argmax(1)  # the first halting step
+        steps = torch.arange(k, device=x.device)
+        gamma = torch.where(steps[None] == first[:, None], torch.ones_like(gamma), gamma)
+        active = steps[None] <= first[:, None]
+        weights, _ = stick_breaking(gamma)
+        log_w = torch.where(active, weights.clamp_min(1e-30).log(), torch.full_like(weights, -math.inf))
+        return log_w, out[..., :l], out[..., l : 2 * l], active
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) + log p(z) for z of shape (..., B, L) and x (B, D)."""
+        logits, x = torch.broadcast_tensors(self.decoder(z), x)
+        rec = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+        return rec + _diag_normal_log_prob(z, torch.zeros_like(z), torch.ones_like(z))
+
+    def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per-example terms of the one-draw-per-component ELBO estimate: ``joint`` =
+        sum_k pi_k log p(x, z_k), ``entropy_mc`` = -sum_k pi_k log q(z_k), ``entropy_bound``
+        (Jensen), ``weight_entropy`` H(pi), ``components`` (active per example)."""
+        x = check_binary(x, self.n_visible, "MixtureVAE")
+        log_w, mu, log_s, active = self.q_params(x)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        z = mu + log_s.exp() * eps  # (B, K, L)
+        w = log_w.exp()
+        idx = active.nonzero(as_tuple=True)  # decode only the active components
+        joint = torch.zeros_like(w)
+        joint[idx] = self.log_joint(x[idx[0]], z[idx])
+        log_q = mixture_log_prob(z, log_w.unsqueeze(1), mu.unsqueeze(1), log_s.unsqueeze(1))
+        return {
+            "joint": (w * joint).sum(-1),
+            "entropy_mc": -(w * torch.where(active, log_q, torch.zeros_like(log_q))).sum(-1),
+            "entropy_bound": mixture_entropy_lower_bound(log_w, mu, log_s),
+            "weight_entropy": categorical_entropy(log_w),
+            "components": active.sum(-1).float(),
+        }
+
+    def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        t = self.terms(x, generator)
+        return t["joint"] + t["entropy_mc"]
+
+    def sample_q(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None):
+        """``k`` draws z ~ q(z|x) per example, (k, B, L), and their log q(z|x), (k, B)."""
+        log_w, mu, log_s, _ = self.q_params(x)
+        comp = torch.multinomial(log_w.exp(), k, replacement=True, generator=generator).T  # (k, B)
+        b = torch.arange(x.shape[0], device=x.device)
+        eps = torch.randn((k, *mu.shape[::2]), generator=generator, dtype=mu.dtype, device=mu.device)
+        z = mu[b, comp] + log_s[b, comp].exp() * eps
+        return z, mixture_log_prob(z, log_w, mu, log_s)
+
+    @torch.no_grad()
+    def log_marginal(
+        self, x: torch.Tensor, k: int = 1000, batch_size: int = 100, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Importance-sampled log p(x) with the mixture q as proposal, ``k`` samples: (B,)."""
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        x = check_binary(x, self.n_visible, "MixtureVAE")
+        out = []
+        for xb in torch.split(x, batch_size):
+            z, log_q = self.sample_q(xb, k, generator)
+            out.append(log_mean_exp(self.log_joint(xb, z) - log_q, dim=0))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Pixel probabilities of ``n`` images decoded from prior draws z ~ N(0, I)."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.n_latent, generator=generator, device=p.device, dtype=p.dtype)
+        return torch.sigmoid(self.decoder(z))
+
+
+def mixture_vae_objective(
+    model: MixtureVAE, x: torch.Tensor, *rest, entropy: str = "mc", weight_entropy: float = 0.0
+) -> dict[str, torch.Tensor]:
+    """Negative ELBO per example for ``probdl.train.fit``. ``entropy``: ``"mc"`` (unbiased) or
+    ``"bound"`` (Jensen's lower bound: a lower bound on the ELBO); ``weight_entropy`` > 0 adds
+    -lambda H(pi), the penalty that favours few components."""
+    if entropy not in ("mc", "bound"):
+        raise ValueError(f"entropy must be 'mc' or 'bound', got {entropy!r}")
+    t = model.terms(x)
+    elbo = t["joint"] + t["entropy_mc" if entropy == "mc" else "entropy_bound"]
+    loss = -(elbo - weight_entropy * t["weight_entropy"]).mean()
+    return {"loss": loss, "elbo": elbo.mean().detach(), "components": t["components"].mean()}
+
+
+def grid_log_marginal(model: MixtureVAE, x: torch.Tensor, lim: float = 4.0, n: int = 201):
+    """For a 2-D latent space: log p(x) by quadrature on an n x n grid over [-lim, lim]^2, and the
+    log posterior density log p(z|x) on the grid, (B,) and (B, n, n)."""
+    if model.n_latent != 2:
+        raise ValueError(f"grid_log_marginal needs a 2-D latent space, the model has {model.n_latent}")
+    g = torch.linspace(-lim, lim, n, dtype=next(model.parameters()).dtype)
+    zz = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 1, 2)  # (n*n, 1, 2)
+    with torch.no_grad():
+        lj = torch.cat([model.log_joint(x, c) for c in torch.split(zz, 4096)])  # (n*n, B)
+    log_cell = 2 * math.log(g[1] - g[0])
+    log_px = torch.logsumexp(lj, 0) + log_cell
+    return log_px, (lj - log_px).T.reshape(-1, n, n)
+
+
+def fit_q(
+    model: MixtureVAE,
+    x: torch.Tensor,
+    n_components: int,
+    steps: int = 500,
+    lr: float = 0.05,
+    generator: torch.Generator | None = None,
+    n_draws: int = 16,
+):
+    """A mixture q(z) for one image ``x`` (1, D) fitted directly (not amortized) by maximizing the
+    ELBO with the decoder fixed: the best q of its family. Returns (log_weights, means, log_sigmas)
+    and its ELBO, estimated with ``n_draws`` draws per component."""
+    g = generator or torch.Generator().manual_seed(0)
+    logits = torch.zeros(n_components, requires_grad=True)
+    mu = (torch.randn(n_components, model.n_latent, generator=g)).requires_grad_(True)
+    log_s = torch.full((n_components, model.n_latent), -1.0, requires_grad=True)
+    opt = torch.optim.Adam([logits, mu, log_s], lr=lr)
+
+    def elbo(draws):
+        log_w = F.log_softmax(logits, -1)
+        z = mu + log_s.exp() * torch.randn((draws, *mu.shape), generator=g)  # (draws, K, L)
+        lj = model.log_joint(x.expand(n_components, -1), z)  # (draws, K)
+        log_q = mixture_log_prob(z, log_w, mu, log_s)
+        return (log_w.exp() * (lj - log_q)).sum(-1).mean()
+
+    for _ in range(steps):
+        opt.zero_grad()
+        (-elbo(n_draws)).backward()
+        opt.step()
+    with torch.no_grad():
+        value = elbo(4000).item()
+    return (F.log_softmax(logits, -1).detach(), mu.detach(), log_s.detach()), value
