@@ -1,0 +1,60 @@
+"""Sizes and targets of chapter Mixture posteriors (11).
+
+`BOOK` in full; `SMOKE` and `PAPER` override some of its keys."""
+
+BOOK = dict(
+    n_mc=100_000,  # Monte Carlo draws per mixture for its entropy
+    n_random_mixtures=200,
+    # the 2-D model (latent space small enough for quadrature)
+    n_train_2d=50_000,
+    epochs_2d=10,
+    grid=201,  # quadrature points per axis on [-4, 4]^2
+    n_candidates=200,  # test digits searched for a multimodal posterior
+    n_show=3,
+    fit_steps=400,  # Adam steps of a directly fitted q for one digit
+    # MNIST, static binarization, chapter 06's architecture
+    n_train=50_000,
+    n_test=1_000,  # test digits for the importance-sampled NLL
+    n_hidden=200,
+    n_latent=50,
+    components=[1, 2, 5],
+    max_components=5,  # the adaptive network's cap
+    threshold=0.05,  # halt when the remaining stick is below this
+    weight_entropy=0.0,
+    epochs=10,
+    batch_size=100,
+    lr=1e-3,
+    k_is=1000,
+    # targets
+    max_nll_over_vae=1.0,  # nats: a mixture q no worse than the Gaussian VAE by more than this
+    max_nll=110.0,  # nats: far from the study's 143.8
+    min_gap_gain=0.5,  # nats: the mixture's ELBO gap smaller than the Gaussian's on a multimodal digit
+)
+
+SMOKE = dict(
+    n_mc=20_000,
+    n_random_mixtures=20,
+    n_train_2d=2_000,
+    epochs_2d=2,
+    grid=81,
+    n_candidates=20,
+    n_show=2,
+    fit_steps=60,
+    n_train=1_000,
+    n_test=100,
+    n_hidden=64,
+    n_latent=8,
+    components=[1, 2],
+    max_components=3,
+    epochs=2,
+    k_is=50,
+    max_nll_over_vae=30.0,
+    max_nll=400.0,
+    min_gap_gain=-5.0,
+)
+
+PAPER = dict(
+    epochs=1000,
+    n_test=10_000,
+    k_is=5000,
+)
