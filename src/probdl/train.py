@@ -235,6 +235,14 @@ def _step(model, objective, batch, optimizer, clip_grad_norm, step, epoch) -> di
     return {k: _scalar(v) for k, v in terms.items()}
 
 
+def _live_curves(plot, every_s):
+    if not plot:
+        return None
+    from .plotting import LiveCurves
+
+    return LiveCurves(plot, every_s=every_s, live=not config.quiet())
+
+
 class _Run:
     """The state of one :func:`fit` call: evaluation, checkpoints, early stopping, the clock."""
 
@@ -322,11 +330,7 @@ def fit(
     progress = not config.quiet() if progress is None else progress
     run = _Run(model, optimizer, eval_fn, early_stopping, checkpoint, max_seconds)
     history, step, epoch = run.history, 0, 0
-    live = None
-    if plot:
-        from .plotting import LiveCurves
-
-        live = LiveCurves(plot, every_s=plot_every_s, live=not config.quiet())
+    live = _live_curves(plot, plot_every_s)
     bar = _progress_bar(total, desc, progress)
     model.train()
     try:
