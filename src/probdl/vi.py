@@ -3,7 +3,8 @@
 Gaussian KL in closed form (diagonal :func:`kl_normal`, full :func:`kl_mvn`), the reparameterized
 sampler, a numerically stable log-mean-exp, Monte Carlo ELBO estimators (:func:`elbo_mc`,
 :func:`elbo_mc_analytic_kl`), the pathwise and score-function gradient estimators
-(:func:`pathwise_grad`, :func:`score_function_grad`), and stochastic ELBO ascent with a
+(:func:`pathwise_grad`, :func:`score_function_grad`), the ELBO's reparameterized gradient as a
+total or a path derivative (:func:`elbo_pathwise_grad`), and stochastic ELBO ascent with a
 Robbins-Monro step size. The models whose answers are exact, used to check all of these, are in
 :mod:`probdl.exact`. The chapters ``01_elbo`` and ``02_gradients`` derive each of these;
 ``tests/test_vi.py`` checks them.
@@ -169,6 +170,34 @@ def pathwise_grad(
     z = (mu + sigma * eps).requires_grad_(True)
     (g,) = torch.autograd.grad(f(z).sum(), z)
     return g, g * sigma * eps
+
+
+def elbo_pathwise_grad(
+    log_joint: Callable[[torch.Tensor], torch.Tensor],
+    mu: torch.Tensor,
+    log_sigma: torch.Tensor,
+    n: int,
+    generator: torch.Generator | None = None,
+    path_derivative: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample reparameterized gradients of the ELBO E_q[log p(D, z) - log q_phi(z)],
+    q_phi = N(mu, diag(e^{2 d})), phi = (mu, d = ``log_sigma``), z = mu + e^d eps.
+
+    With ``path_derivative=False`` the total derivative of the integrand: the parameters reach
+    -log q_phi(z) through z and directly. With ``path_derivative=True`` the direct dependence is
+    cut (the parameters of log q are held fixed, Roeder, Wu & Duvenaud 2017): only the path
+    through z remains, the total derivative minus the score d log q_phi(z) / d phi, which has mean
+    zero. Both are unbiased; at q = p(z | D) the path derivative is exactly zero for every eps.
+
+    ``log_joint`` maps (n, D) to (n,). Returns (grad_mu, grad_log_sigma), each (n, D)."""
+    eps = _draw_eps(mu, n, generator)
+    mu_s = mu.detach().expand(n, *mu.shape).clone().requires_grad_(True)  # one copy per sample
+    d_s = log_sigma.detach().expand(n, *mu.shape).clone().requires_grad_(True)
+    z = mu_s + torch.exp(d_s) * eps
+    mu_q, d_q = (mu_s.detach(), d_s.detach()) if path_derivative else (mu_s, d_s)
+    integrand = log_joint(z) - normal_log_prob(z, mu_q, torch.exp(d_q))
+    g_mu, g_d = torch.autograd.grad(integrand.sum(), (mu_s, d_s))  # sample s reaches only copy s
+    return g_mu, g_d
 
 
 def score_function_grad(
