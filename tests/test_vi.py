@@ -226,3 +226,13 @@ def test_path_derivative_has_zero_variance_at_the_posterior(blr1):
 def test_elbo_pathwise_grad_errors():
     with pytest.raises(ValueError, match="n must be"):
         vi.elbo_pathwise_grad(lambda z: z.sum(-1), torch.zeros(2), torch.zeros(2), 0)
+
+
+def test_stochastic_ascent_with_the_path_derivative_stays_at_the_posterior(blr1):
+    mu, d = blr1.mean, torch.log(blr1.cov.diagonal().sqrt())
+    kw = dict(steps=5, step_size=0.01, batch_size=None, n_samples=1, generator=gen(33))
+    still = vi.stochastic_elbo_ascent(blr1, mu, d, path_derivative=True, **kw)
+    torch.testing.assert_close(still["mu"][-1], mu, rtol=0, atol=1e-12)
+    torch.testing.assert_close(still["log_sigma"][-1], d, rtol=0, atol=1e-12)
+    moved = vi.stochastic_elbo_ascent(blr1, mu, d, **kw)  # the total derivative keeps the score's noise
+    assert (moved["mu"][-1] - mu).abs() > 1e-4

@@ -240,6 +240,7 @@ def stochastic_elbo_ascent(
     batch_size: int | None = None,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
+    path_derivative: bool = False,
 ) -> dict:
     """Plain stochastic gradient ascent on the ELBO of a diagonal q = N(mu, diag(e^{2 d})) for
     :class:`BayesLinReg`. Each step draws a minibatch of ``batch_size`` rows (all rows when None)
@@ -247,8 +248,11 @@ def stochastic_elbo_ascent(
 
         N/B sum_{n in batch} log p(y_n | x_n, w) + log p(w) + H(q)
 
-    with step size ``step_size(t)`` (or a constant). Returns a dict with the trajectories
-    ``mu`` and ``log_sigma`` ((steps + 1, D) tensors) and the exact ``elbo`` along them."""
+    with step size ``step_size(t)`` (or a constant). With ``path_derivative=True`` the entropy H(q)
+    is replaced by -log q(w) at the draws with q's parameters held fixed: the path-derivative
+    gradient (:func:`elbo_pathwise_grad`), zero at the exact posterior of a full-batch run.
+    Returns a dict with the trajectories ``mu`` and ``log_sigma`` ((steps + 1, D) tensors) and the
+    exact ``elbo`` along them."""
     mu = torch.as_tensor(mu0, dtype=model.x.dtype).reshape(model.dim).clone()
     d = torch.as_tensor(log_sigma0, dtype=model.x.dtype).reshape(model.dim).clone()
     rate = step_size if callable(step_size) else (lambda t: float(step_size))
@@ -262,11 +266,11 @@ def stochastic_elbo_ascent(
         idx = None if b == model.n else torch.randperm(model.n, generator=generator)[:b]
         eps = torch.randn((n_samples, model.dim), dtype=mu.dtype, generator=generator)
         w = mu + torch.exp(d) * eps
-        obj = (
-            (model.n / b) * model.log_likelihood(w, idx).mean()
-            + model.log_prior(w).mean()
-            + gaussian_entropy(torch.exp(d))
-        )
+        if path_derivative:  # -log q(w), q's parameters held fixed: only the path through w remains
+            neg_log_q = -normal_log_prob(w, mu.detach(), torch.exp(d.detach())).mean()
+        else:
+            neg_log_q = gaussian_entropy(torch.exp(d))
+        obj = (model.n / b) * model.log_likelihood(w, idx).mean() + model.log_prior(w).mean() + neg_log_q
         g_mu, g_d = torch.autograd.grad(obj, (mu, d))
         with torch.no_grad():
             rho = rate(t)

@@ -26,6 +26,9 @@ BOOK = dict(
     zero_var=1e-20,  # "zero" variance of the path derivative at the posterior (float64 rounding)
     sga_tol_mu=0.5,  # |final mu - mu_N| / sigma_N after Robbins-Monro ascent
     sga_tol_log_sigma=0.15,  # |final log sigma - log sigma_N|
+    landing_steps=4000,  # full-batch constant-step ascent, total vs path derivative
+    landing_rho=0.005,
+    landing_tol=1e-8,  # |final - posterior| of the path-derivative run (in sigma_N and in log sigma)
 )
 
 SMOKE = dict(
@@ -40,6 +43,8 @@ SMOKE = dict(
     sga_steps=2000,
     n_dist=5,
     sga_tol_mu=1.0,  # fewer steps: not yet settled
+    landing_steps=1500,
+    landing_tol=1e-4,
 )
 
 PAPER = dict()
