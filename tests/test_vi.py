@@ -87,7 +87,7 @@ def test_log_mean_exp():
     torch.testing.assert_close(vi.log_mean_exp(x, dim=0), torch.tensor([1000.0, 1000.0 - math.log(2)]))
 
 
-# --- the conjugate model ----------------------------------------------------------------------
+# --- the conjugate model, to check the estimators against -------------------------------------
 
 
 @pytest.fixture
@@ -100,106 +100,6 @@ def blr1():
 def blr3():
     x, y = exact.linear_data(25, [0.5, -1.0, 0.3], 0.2, seed=1)
     return exact.BayesLinReg(x, y, noise_var=0.2, prior_var=2.0)
-
-
-def test_posterior_is_bayes_rule_on_a_grid(blr1):
-    w = torch.linspace(-2, 3, 20001, dtype=D64)
-    lj = blr1.log_joint(w.unsqueeze(-1))
-    dw = w[1] - w[0]
-    log_z = torch.logsumexp(lj, 0) + torch.log(dw)  # Riemann sum of exp(log joint)
-    torch.testing.assert_close(blr1.log_evidence(), log_z, rtol=0, atol=1e-8)
-    post = torch.exp(lj - log_z)
-    mean = (w * post).sum() * dw
-    var = ((w - mean) ** 2 * post).sum() * dw
-    torch.testing.assert_close(blr1.mean[0], mean, rtol=0, atol=1e-8)
-    torch.testing.assert_close(blr1.cov[0, 0], var, rtol=0, atol=1e-8)
-
-
-def test_log_evidence_is_marginal_gaussian(blr3):
-    c = blr3.noise_var * torch.eye(blr3.n, dtype=D64) + blr3.prior_var * blr3.x @ blr3.x.T
-    ref = MultivariateNormal(torch.zeros(blr3.n, dtype=D64), c).log_prob(blr3.y)
-    torch.testing.assert_close(blr3.log_evidence(), ref, rtol=0, atol=1e-10)
-    # Bayes' rule at any w: log p(y, w) - log p(w | y) = log p(y)
-    w = torch.randn(7, 3, generator=gen(6), dtype=D64)
-    torch.testing.assert_close(blr3.log_joint(w) - blr3.log_posterior(w), blr3.log_evidence().expand(7))
-
-
-def test_elbo_gap_is_kl_to_posterior(blr3):
-    g = gen(7)
-    mu = 2 * torch.randn(100, 3, generator=g, dtype=D64)
-    sigma = torch.exp(torch.randn(100, 3, generator=g, dtype=D64))
-    elbo = blr3.elbo(mu, sigma)
-    assert (elbo <= blr3.log_evidence()).all()
-    torch.testing.assert_close(
-        blr3.log_evidence() - elbo, blr3.kl_posterior(mu, sigma), rtol=1e-10, atol=1e-9
-    )
-    # full-covariance q, and the maximiser is the posterior
-    a = torch.randn(100, 3, 3, generator=g, dtype=D64)
-    lt = torch.tril(a, -1) + torch.diag_embed(torch.exp(torch.diagonal(a, dim1=-2, dim2=-1)))
-    torch.testing.assert_close(
-        blr3.log_evidence() - blr3.elbo(mu, scale_tril=lt),
-        blr3.kl_posterior(mu, scale_tril=lt),
-        rtol=1e-10,
-        atol=1e-9,
-    )
-    at_post = blr3.elbo(blr3.mean, scale_tril=torch.linalg.cholesky(blr3.cov))
-    torch.testing.assert_close(at_post, blr3.log_evidence(), rtol=0, atol=1e-10)
-
-
-def test_elbo_terms_match_monte_carlo(blr3):
-    mu = torch.tensor([0.2, -0.4, 0.1], dtype=D64)
-    sigma = torch.tensor([0.3, 0.5, 0.2], dtype=D64)
-    exact = blr3.elbo(mu, sigma)
-    for est in (
-        vi.elbo_mc(blr3.log_joint, mu, sigma, 20_000, gen(8)),
-        vi.elbo_mc_analytic_kl(
-            blr3.log_likelihood, mu, sigma, 20_000, 0.0, math.sqrt(blr3.prior_var), gen(8)
-        ),
-    ):
-        assert abs(est.value - exact) < 4 * est.stderr, (est.value, exact, est.stderr)
-        assert est.stderr < 0.2  # a missing factor 1/2 in the trace term moves the ELBO by ~5
-    with pytest.raises(ValueError, match="2 samples"):
-        vi.mc_mean(torch.zeros(1))
-
-
-def test_elbo_grad_matches_autograd_and_finite_differences(blr3):
-    mu = torch.tensor([0.2, -0.4, 0.1], dtype=D64, requires_grad=True)
-    d = torch.tensor([-1.0, -0.5, 0.2], dtype=D64, requires_grad=True)
-    gm, gd = torch.autograd.grad(blr3.elbo(mu, torch.exp(d)), (mu, d))
-    cm, cd = blr3.elbo_grad(mu.detach(), d.detach())
-    torch.testing.assert_close(gm, cm)
-    torch.testing.assert_close(gd, cd)
-    h = 1e-6
-    for i in range(3):
-        e = torch.zeros(3, dtype=D64)
-        e[i] = h
-        fd = (
-            blr3.elbo(mu.detach(), torch.exp(d.detach() + e))
-            - blr3.elbo(mu.detach(), torch.exp(d.detach() - e))
-        ) / (2 * h)
-        assert abs(fd - cd[i]) < 1e-5
-
-
-def test_mean_field_is_stationary(blr3, blr1):
-    m, s = blr3.mean_field()
-    gm, gd = blr3.elbo_grad(m, torch.log(s))
-    assert gm.abs().max() < 1e-9 and gd.abs().max() < 1e-9
-    m1, s1 = blr1.mean_field()
-    torch.testing.assert_close(s1**2, torch.diagonal(blr1.cov))  # one weight: exact posterior
-    assert blr1.kl_posterior(m1, s1).abs() < 1e-10
-
-
-def test_blr_errors():
-    with pytest.raises(ValueError, match="rows"):
-        exact.BayesLinReg(torch.zeros(5, 2), torch.zeros(4), 0.1)
-    with pytest.raises(ValueError, match="positive"):
-        exact.BayesLinReg(torch.zeros(5), torch.zeros(5), 0.0)
-    m = exact.BayesLinReg(torch.ones(5), torch.zeros(5), 0.1)
-    with pytest.raises(ValueError, match="exactly one"):
-        m.elbo(torch.zeros(1))
-
-
-# --- gradient estimators ----------------------------------------------------------------------
 
 
 def test_pathwise_and_score_function_are_unbiased():
@@ -284,47 +184,55 @@ def test_minibatch_gradient_is_unbiased(blr3):
     torch.testing.assert_close(torch.stack(grads).mean(0), full)
 
 
-# --- the linear-Gaussian VAE ------------------------------------------------------------------
+# --- the ELBO's gradient: total derivative and path derivative --------------------------------
 
 
-def test_linear_vae_exact_identities():
-    model = exact.LinearGaussianVAE(6, 2, noise_var=0.3, seed=1)
-    x = torch.randn(10, 6, generator=gen(16), dtype=D64)
-    torch.testing.assert_close(model.log_evidence(x) - model.elbo(x), model.posterior_kl(x))
-    assert (model.elbo(x) <= model.log_evidence(x)).all()
-    # same as BayesLinReg with design W and targets x - b
-    blr = exact.BayesLinReg(model.dec.weight.detach(), (x[0] - model.dec.bias).detach(), 0.3)
-    torch.testing.assert_close(model.log_evidence(x[:1]).detach()[0], blr.log_evidence())
-    with torch.no_grad():
-        m, s = model.encode(x)
-        z = vi.reparameterize(m, s, 20_000, gen(17))
-        est = vi.mc_mean(model.log_joint(x, z) - vi.normal_log_prob(z, m, s))
-        assert ((est.value - model.elbo(x)).abs() < 4 * est.stderr).all()
-        torch.testing.assert_close(model.elbo_mc(x, n=20_000, generator=gen(17)), est.value)
+@pytest.mark.parametrize("path_derivative", [False, True])
+def test_elbo_pathwise_grad_is_unbiased(blr3, path_derivative):
+    mu = blr3.mean + torch.tensor([0.3, -0.2, 0.1], dtype=D64)
+    d = torch.log(blr3.cov.diagonal().sqrt()) + torch.tensor([-0.5, 0.2, 0.4], dtype=D64)
+    n = 40_000
+    gm, gd = vi.elbo_pathwise_grad(blr3.log_joint, mu, d, n, gen(30), path_derivative=path_derivative)
+    cm, cd = blr3.elbo_grad(mu, d)
+    em, ed = vi.mc_mean(gm), vi.mc_mean(gd)
+    assert ((em.value - cm).abs() < 4 * em.stderr).all(), (em.value, cm)
+    assert ((ed.value - cd).abs() < 4 * ed.stderr).all(), (ed.value, cd)
 
 
-def test_linear_vae_one_backward_gives_both_networks():
-    model = exact.LinearGaussianVAE(5, 2, noise_var=0.5, seed=2)
-    x = torch.randn(8, 5, generator=gen(18), dtype=D64)
-    params = list(model.parameters())
-    closed = torch.autograd.grad(model.elbo(x).sum(), params)
-    est = torch.autograd.grad(model.elbo_mc(x, n=20_000, generator=gen(19)).sum(), params)  # one backward
-    for p, a, b in zip(model.named_parameters(), closed, est):
-        assert (a - b).abs().max() < 0.05 * (1 + a.abs().max()), p[0]
+def test_total_derivative_is_pathwise_plus_entropy_and_path_derivative_drops_the_score(blr3):
+    mu = torch.tensor([0.2, -0.4, 0.1], dtype=D64)
+    d = torch.tensor([-1.0, -0.5, -0.2], dtype=D64)
+    pm, pd = vi.pathwise_grad(blr3.log_joint, mu, d, 50, gen(31))
+    tm, td = vi.elbo_pathwise_grad(blr3.log_joint, mu, d, 50, gen(31))
+    sm, sd = vi.elbo_pathwise_grad(blr3.log_joint, mu, d, 50, gen(31), path_derivative=True)
+    torch.testing.assert_close(tm, pm)  # d/dmu of -log q(mu + sigma eps) is zero
+    torch.testing.assert_close(td, pd + 1)  # d/dd of -log q(mu + sigma eps) = d/dd (d + eps^2/2) = 1
+    eps = torch.randn((50, 3), generator=gen(31), dtype=D64)
+    # total - path = the score of q at z: (eps / sigma, eps^2 - 1)
+    torch.testing.assert_close(tm - sm, -eps / torch.exp(d))
+    torch.testing.assert_close(td - sd, -(eps**2 - 1))
 
 
-def test_ppca_max_log_likelihood():
-    g = gen(20)
-    x = torch.randn(200, 6, generator=g, dtype=D64) @ torch.randn(6, 6, generator=g, dtype=D64)
-    for k, s2 in [(2, 0.3), (3, 0.05), (6, 100.0)]:
-        xc = x - x.mean(0)
-        lam, u = torch.linalg.eigh(xc.T @ xc / len(x))
-        lam, u = lam.flip(0)[:k], u.flip(1)[:, :k]
-        w = u * (lam - s2).clamp(min=0).sqrt()
-        ref = MultivariateNormal(x.mean(0), w @ w.T + s2 * torch.eye(6, dtype=D64)).log_prob(x).mean()
-        torch.testing.assert_close(exact.ppca_max_log_likelihood(x, k, s2), ref)
-    # a linear-Gaussian VAE with any weights does no better
-    model = exact.LinearGaussianVAE(6, 2, noise_var=0.3, seed=3)
-    assert model.log_evidence(x).mean() <= exact.ppca_max_log_likelihood(x, 2, 0.3)
-    with pytest.raises(ValueError, match="latent_dim"):
-        exact.ppca_max_log_likelihood(x, 7, 0.1)
+def test_path_derivative_has_zero_variance_at_the_posterior(blr1):
+    mu, d = blr1.mean, torch.log(blr1.cov.diagonal().sqrt())  # one weight: q can equal the posterior
+    gm, gd = vi.elbo_pathwise_grad(blr1.log_joint, mu, d, 1000, gen(32), path_derivative=True)
+    assert gm.abs().max() < 1e-9 and gd.abs().max() < 1e-9
+    tm, td = vi.elbo_pathwise_grad(blr1.log_joint, mu, d, 1000, gen(32))
+    # the total derivative keeps the score: variances 1/sigma^2 and 2
+    torch.testing.assert_close(tm.var(), 1 / blr1.cov[0, 0], rtol=0.15, atol=0)
+    torch.testing.assert_close(td.var(), torch.tensor(2.0, dtype=D64), rtol=0.15, atol=0)
+
+
+def test_elbo_pathwise_grad_errors():
+    with pytest.raises(ValueError, match="n must be"):
+        vi.elbo_pathwise_grad(lambda z: z.sum(-1), torch.zeros(2), torch.zeros(2), 0)
+
+
+def test_stochastic_ascent_with_the_path_derivative_stays_at_the_posterior(blr1):
+    mu, d = blr1.mean, torch.log(blr1.cov.diagonal().sqrt())
+    kw = dict(steps=5, step_size=0.01, batch_size=None, n_samples=1, generator=gen(33))
+    still = vi.stochastic_elbo_ascent(blr1, mu, d, path_derivative=True, **kw)
+    torch.testing.assert_close(still["mu"][-1], mu, rtol=0, atol=1e-12)
+    torch.testing.assert_close(still["log_sigma"][-1], d, rtol=0, atol=1e-12)
+    moved = vi.stochastic_elbo_ascent(blr1, mu, d, **kw)  # the total derivative keeps the score's noise
+    assert (moved["mu"][-1] - mu).abs() > 1e-4

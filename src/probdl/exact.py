@@ -1,8 +1,8 @@
 """Models whose answers are known in closed form, used to check every approximation in the book:
 conjugate Bayesian linear regression (:class:`BayesLinReg`: posterior, log evidence, closed-form
 ELBO and its gradient), the linear-Gaussian latent model (:class:`LinearGaussian`: exact
-posterior and evidence; :class:`LinearGaussianVAE`: the same model with a linear encoder), and
-probabilistic PCA's maximum likelihood."""
+posterior, evidence and ELBO; :class:`LinearGaussianVAE`: the same model with a linear encoder),
+and probabilistic PCA's maximum likelihood."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 from typing import Sequence
 
 import torch
-from torch.distributions import Independent, MultivariateNormal, Normal
+from torch.distributions import MultivariateNormal
 
 from .vi import LOG_2PI, kl_mvn, kl_normal, log_mean_exp, normal_log_prob, reparameterize
 
@@ -100,7 +100,8 @@ class BayesLinReg:
         )
 
     # Gaussian q = N(mu, S)
-    def _q_cov(self, sigma, scale_tril):
+    def q_cov(self, sigma=None, scale_tril=None) -> torch.Tensor:
+        """The covariance of q: diag(sigma^2) (diagonal q) or L L^T with L = ``scale_tril``."""
         if (sigma is None) == (scale_tril is None):
             raise ValueError("give exactly one of sigma (diagonal q) and scale_tril (full-covariance q)")
         if sigma is not None:
@@ -114,7 +115,7 @@ class BayesLinReg:
     def expected_log_likelihood(self, mu, sigma=None, scale_tril=None) -> torch.Tensor:
         """E_q[log p(y | X, w)] = -N/2 log(2 pi noise_var) - (|y - X mu|^2 + tr(X^T X S)) / (2 noise_var)."""
         mu = torch.as_tensor(mu, dtype=self.x.dtype)
-        s = self._q_cov(sigma, scale_tril)
+        s = self.q_cov(sigma, scale_tril)
         resid = self.y - mu @ self.x.T
         tr = (self.xtx * s).sum((-2, -1))
         return -0.5 * self.n * (LOG_2PI + math.log(self.noise_var)) - ((resid**2).sum(-1) + tr) / (
@@ -124,7 +125,7 @@ class BayesLinReg:
     def kl_prior(self, mu, sigma=None, scale_tril=None) -> torch.Tensor:
         """KL(q || N(0, prior_var I)) in closed form."""
         mu = torch.as_tensor(mu, dtype=self.x.dtype)
-        s = self._q_cov(sigma, scale_tril)
+        s = self.q_cov(sigma, scale_tril)
         eye = torch.eye(self.dim, dtype=self.x.dtype)
         return kl_mvn(mu, s, torch.zeros_like(mu), self.prior_var * eye)
 
@@ -135,7 +136,7 @@ class BayesLinReg:
     def kl_posterior(self, mu, sigma=None, scale_tril=None) -> torch.Tensor:
         """KL(q || p(w | y, X)) in closed form; equals log_evidence() - elbo(q)."""
         mu = torch.as_tensor(mu, dtype=self.x.dtype)
-        s = self._q_cov(sigma, scale_tril)
+        s = self.q_cov(sigma, scale_tril)
         return kl_mvn(mu, s, self.mean.expand_as(mu), self.cov.expand_as(s))
 
     def elbo_grad(self, mu, log_sigma) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,20 +173,86 @@ def linear_data(
     return x, f + math.sqrt(noise_var) * torch.randn(n, generator=g, dtype=dtype)
 
 
-# --- stochastic gradient ascent on the ELBO ---------------------------------------------------
+# --- a latent-variable model with an exact answer: the linear-Gaussian model -----------------
 
 
-# --- a latent-variable model with an exact answer: the linear-Gaussian "VAE" -----------------
+class LinearGaussian:
+    """The linear-Gaussian latent model (probabilistic PCA): prior p(z) = N(0, I_L), decoder
+    p(x | z) = N(W z + b, s^2 I_D). Everything is closed form: the evidence
+    p(x) = N(b, W W^T + s^2 I), the posterior p(z | x) = N(m, S) with S = (I + W^T W / s^2)^-1,
+    m = S W^T (x - b) / s^2, and the ELBO of any diagonal Gaussian q(z | x). For one x it is
+    :class:`BayesLinReg` with design W, targets x - b and prior_var 1.
+
+    ``W`` (D, L) and ``b`` (D,) may be parameters of a network (:class:`LinearGaussianVAE` passes
+    its decoder's), and every method is differentiable in them."""
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, s: float):
+        if W.dim() != 2 or b.shape != W.shape[:1]:
+            raise ValueError(f"W must be (D, L) and b (D,), got {tuple(W.shape)} and {tuple(b.shape)}")
+        if not s > 0:
+            raise ValueError(f"the noise scale s must be positive, got {s}")
+        self.W, self.b, self.s = W, b, float(s)
+        self.D, self.L = W.shape
+        prec = torch.eye(self.L, dtype=W.dtype, device=W.device) + W.T @ W / self.s**2
+        cov = torch.linalg.inv(prec)
+        self.S = 0.5 * (cov + cov.T)  # the posterior covariance, the same for every x
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) + log p(z) for z (..., N, L) and x (N, D): (..., N)."""
+        return normal_log_prob(x, z @ self.W.T + self.b, self.s) + normal_log_prob(z, 0.0, 1.0)
+
+    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log p(x) = log N(x; b, W W^T + s^2 I), (N,)."""
+        cov = self.W @ self.W.T + self.s**2 * torch.eye(self.D, dtype=self.W.dtype, device=self.W.device)
+        return MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
+
+    def posterior(self, x: torch.Tensor) -> MultivariateNormal:
+        """The exact posterior p(z | x) = N(S W^T (x - b) / s^2, S), batched over the rows of x."""
+        m = (x - self.b) @ self.W @ self.S / self.s**2
+        return MultivariateNormal(m, covariance_matrix=self.S)
+
+    def elbo(self, x: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The ELBO of q(z | x) = N(mu, diag(sigma^2)) in closed form, (N,):
+        -D/2 log(2 pi s^2) - (|x - W mu - b|^2 + sum_k (W^T W)_kk sigma_k^2) / (2 s^2) - KL(q || N(0, I))."""
+        resid = x - (mu @ self.W.T + self.b)
+        exp_ll = -0.5 * self.D * (LOG_2PI + 2 * math.log(self.s)) - (
+            (resid**2).sum(-1) + (sigma**2 * (self.W**2).sum(0)).sum(-1)
+        ) / (2 * self.s**2)
+        return exp_ll - kl_normal(mu, sigma).sum(-1)
+
+    def kl_posterior(self, x: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """KL(q(z | x) || p(z | x)) in closed form for q = N(mu, diag(sigma^2)), (N,);
+        equals log_evidence(x) - elbo(x, mu, sigma)."""
+        post = self.posterior(x)
+        return kl_mvn(mu, torch.diag_embed(sigma**2), post.loc, self.S.expand(len(x), self.L, self.L))
+
+    def log_marginal(
+        self, x: torch.Tensor, k: int, q=None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The importance-sampled estimate of log p(x), log (1/k) sum_i p(x, z_i) / q(z_i) with
+        z_i ~ q, (N,). ``q`` defaults to the exact posterior, where every weight equals p(x) and
+        the estimate is exact for every k; any distribution with ``rsample``/``log_prob`` will do
+        (with ``generator``, one with ``loc`` and ``scale_tril`` or ``mean`` and ``stddev``)."""
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        q = q if q is not None else self.posterior(x)
+        if generator is None:
+            z = q.rsample((k,))
+        elif hasattr(q, "scale_tril"):  # a seeded draw through the Cholesky factor
+            eps = torch.randn((k, *q.loc.shape), dtype=q.loc.dtype, generator=generator)
+            z = q.loc + (q.scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
+        else:  # a diagonal Gaussian
+            z = reparameterize(q.mean, q.stddev, k, generator)
+        return log_mean_exp(self.log_joint(x, z) - q.log_prob(z), dim=0)
 
 
 class LinearGaussianVAE(torch.nn.Module):
-    """The smallest VAE whose ELBO, posterior and evidence are exact: prior z ~ N(0, I_K), decoder
-    p(x | z) = N(W z + b, noise_var I_D), and an encoder network q(z | x) = N(A x + c, diag(e^{2(B x + e)})).
-
-    For one x this is :class:`BayesLinReg` with design W, targets x - b and prior_var 1, so
-    log p(x) = log N(x; b, W W^T + noise_var I) and p(z | x) are Gaussian. Both networks are
-    ``torch.nn.Linear`` layers (encoder: ``enc_mu``, ``enc_log_sigma``; decoder: ``dec``), so
-    one backward pass through a Monte Carlo ELBO gives gradients for both."""
+    """The smallest VAE whose ELBO, posterior and evidence are exact: the model of
+    :class:`LinearGaussian` (its decoder a ``torch.nn.Linear`` layer ``dec``, noise variance
+    ``noise_var``) with a linear encoder q(z | x) = N(A x + c, diag(e^{2(B x + e)})) (layers
+    ``enc_mu``, ``enc_log_sigma``). The formulas live in :class:`LinearGaussian`, built from the
+    decoder's parameters by :attr:`model`; one backward pass through a Monte Carlo ELBO gives
+    gradients for both networks."""
 
     def __init__(
         self,
@@ -207,24 +274,22 @@ class LinearGaussianVAE(torch.nn.Module):
             self.enc_log_sigma.weight.mul_(0.2)
             self.enc_log_sigma.bias.sub_(1.0)
 
+    @property
+    def model(self) -> LinearGaussian:
+        """The generative model with the decoder's current (differentiable) parameters."""
+        return LinearGaussian(self.dec.weight, self.dec.bias, math.sqrt(self.noise_var))
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | x): (mean, standard deviation), each (N, K)."""
         return self.enc_mu(x), torch.exp(self.enc_log_sigma(x))
 
     def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x | z) + log p(z) for z of shape (..., N, K) and x (N, D): (..., N)."""
-        return normal_log_prob(x, self.dec(z), math.sqrt(self.noise_var)) + normal_log_prob(z, 0.0, 1.0)
+        return self.model.log_joint(x, z)
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-example ELBO in closed form, (N,):
-        -D/2 log(2 pi s2) - (|x - W m - b|^2 + sum_k (W^T W)_kk sigma_k^2) / (2 s2) - KL(q || N(0, I))."""
-        m, s = self.encode(x)
-        w = self.dec.weight
-        resid = x - self.dec(m)
-        exp_ll = -0.5 * x.shape[-1] * (LOG_2PI + math.log(self.noise_var)) - (
-            (resid**2).sum(-1) + (s**2 * (w**2).sum(0)).sum(-1)
-        ) / (2 * self.noise_var)
-        return exp_ll - kl_normal(m, s).sum(-1)
+        """The per-example ELBO of the encoder's q(z | x) in closed form, (N,)."""
+        return self.model.elbo(x, *self.encode(x))
 
     def elbo_mc(self, x: torch.Tensor, n: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-example pathwise Monte Carlo ELBO, averaged over ``n`` draws: (N,)."""
@@ -233,21 +298,12 @@ class LinearGaussianVAE(torch.nn.Module):
         return (self.log_joint(x, z) - normal_log_prob(z, m, s)).mean(0)
 
     def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log p(x) = log N(x; b, W W^T + s2 I), (N,)."""
-        w = self.dec.weight
-        cov = w @ w.T + self.noise_var * torch.eye(w.shape[0], dtype=w.dtype)
-        return torch.distributions.MultivariateNormal(self.dec.bias, covariance_matrix=cov).log_prob(x)
+        """Exact log p(x), (N,)."""
+        return self.model.log_evidence(x)
 
-    def posterior_kl(self, x: torch.Tensor) -> torch.Tensor:
+    def kl_posterior(self, x: torch.Tensor) -> torch.Tensor:
         """KL(q(z | x) || p(z | x)) in closed form, (N,)."""
-        w = self.dec.weight
-        k = w.shape[1]
-        prec = torch.eye(k, dtype=w.dtype) + w.T @ w / self.noise_var
-        cov = torch.linalg.inv(prec)
-        cov = 0.5 * (cov + cov.T)
-        mean = (x - self.dec.bias) @ w @ cov / self.noise_var
-        m, s = self.encode(x)
-        return kl_mvn(m, torch.diag_embed(s**2), mean, cov.expand(len(x), k, k))
+        return self.model.kl_posterior(x, *self.encode(x))
 
 
 def ppca_max_log_likelihood(x: torch.Tensor, latent_dim: int, noise_var: float) -> torch.Tensor:
@@ -267,45 +323,3 @@ def ppca_max_log_likelihood(x: torch.Tensor, latent_dim: int, noise_var: float) 
     c = torch.full_like(lam, float(noise_var))
     c[:latent_dim] = torch.maximum(lam[:latent_dim], c[:latent_dim])
     return -0.5 * (d * LOG_2PI + torch.log(c).sum() + (lam / c).sum())
-
-
-class LinearGaussian:
-    """p(z) = N(0, I_L), p(x|z) = N(W z + b, s^2 I_D): the evidence p(x) = N(b, W W^T + s^2 I) and
-    the posterior p(z|x) = N(m, S), S = (I + W^T W / s^2)^-1, m = S W^T (x - b) / s^2 are closed
-    forms. With q = the true posterior every importance weight equals p(x), so the estimate is
-    exact for every K."""
-
-    def __init__(self, W: torch.Tensor, b: torch.Tensor, s: float):
-        self.W, self.b, self.s = W, b, float(s)
-        D, L = W.shape
-        self.D, self.L = D, L
-        self.S = torch.linalg.inv(torch.eye(L, dtype=W.dtype) + W.T @ W / self.s**2)
-
-    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
-        cov = self.W @ self.W.T + self.s**2 * torch.eye(self.D, dtype=self.W.dtype)
-        return MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
-
-    def posterior(self, x: torch.Tensor) -> MultivariateNormal:
-        m = (x - self.b) @ self.W @ self.S.T / self.s**2
-        return MultivariateNormal(m, covariance_matrix=self.S)
-
-    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        prior = Independent(Normal(torch.zeros(self.L, dtype=z.dtype), 1.0), 1)
-        lik = Independent(Normal(z @ self.W.T + self.b, self.s), 1)
-        return prior.log_prob(z) + lik.log_prob(x)
-
-    def log_likelihood(
-        self, x: torch.Tensor, k: int, q=None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """The importance-sampled estimate log (1/k) sum_i p(x, z_i) / q(z_i), z_i ~ q (default:
-        the true posterior; any distribution with ``rsample``/``log_prob`` will do)."""
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
-        q = q if q is not None else self.posterior(x)
-        if generator is None:
-            z = q.rsample((k,))
-        else:  # a seeded draw through the Cholesky factor
-            loc, scale_tril = q.loc, q.scale_tril
-            eps = torch.randn((k, *loc.shape), dtype=loc.dtype, generator=generator)
-            z = loc + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
-        return log_mean_exp(self.log_joint(x, z) - q.log_prob(z), dim=0)

@@ -3,7 +3,8 @@
 Gaussian KL in closed form (diagonal :func:`kl_normal`, full :func:`kl_mvn`), the reparameterized
 sampler, a numerically stable log-mean-exp, Monte Carlo ELBO estimators (:func:`elbo_mc`,
 :func:`elbo_mc_analytic_kl`), the pathwise and score-function gradient estimators
-(:func:`pathwise_grad`, :func:`score_function_grad`), and stochastic ELBO ascent with a
+(:func:`pathwise_grad`, :func:`score_function_grad`), the ELBO's reparameterized gradient as a
+total or a path derivative (:func:`elbo_pathwise_grad`), and stochastic ELBO ascent with a
 Robbins-Monro step size. The models whose answers are exact, used to check all of these, are in
 :mod:`probdl.exact`. The chapters ``01_elbo`` and ``02_gradients`` derive each of these;
 ``tests/test_vi.py`` checks them.
@@ -171,6 +172,34 @@ def pathwise_grad(
     return g, g * sigma * eps
 
 
+def elbo_pathwise_grad(
+    log_joint: Callable[[torch.Tensor], torch.Tensor],
+    mu: torch.Tensor,
+    log_sigma: torch.Tensor,
+    n: int,
+    generator: torch.Generator | None = None,
+    path_derivative: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample reparameterized gradients of the ELBO E_q[log p(D, z) - log q_phi(z)],
+    q_phi = N(mu, diag(e^{2 d})), phi = (mu, d = ``log_sigma``), z = mu + e^d eps.
+
+    With ``path_derivative=False`` the total derivative of the integrand: the parameters reach
+    -log q_phi(z) through z and directly. With ``path_derivative=True`` the direct dependence is
+    cut (the parameters of log q are held fixed, Roeder, Wu & Duvenaud 2017): only the path
+    through z remains, the total derivative minus the score d log q_phi(z) / d phi, which has mean
+    zero. Both are unbiased; at q = p(z | D) the path derivative is exactly zero for every eps.
+
+    ``log_joint`` maps (n, D) to (n,). Returns (grad_mu, grad_log_sigma), each (n, D)."""
+    eps = _draw_eps(mu, n, generator)
+    mu_s = mu.detach().expand(n, *mu.shape).clone().requires_grad_(True)  # one copy per sample
+    d_s = log_sigma.detach().expand(n, *mu.shape).clone().requires_grad_(True)
+    z = mu_s + torch.exp(d_s) * eps
+    mu_q, d_q = (mu_s.detach(), d_s.detach()) if path_derivative else (mu_s, d_s)
+    integrand = log_joint(z) - normal_log_prob(z, mu_q, torch.exp(d_q))
+    g_mu, g_d = torch.autograd.grad(integrand.sum(), (mu_s, d_s))  # sample s reaches only copy s
+    return g_mu, g_d
+
+
 def score_function_grad(
     f: Callable[[torch.Tensor], torch.Tensor],
     mu: torch.Tensor,
@@ -211,6 +240,7 @@ def stochastic_elbo_ascent(
     batch_size: int | None = None,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
+    path_derivative: bool = False,
 ) -> dict:
     """Plain stochastic gradient ascent on the ELBO of a diagonal q = N(mu, diag(e^{2 d})) for
     :class:`BayesLinReg`. Each step draws a minibatch of ``batch_size`` rows (all rows when None)
@@ -218,8 +248,11 @@ def stochastic_elbo_ascent(
 
         N/B sum_{n in batch} log p(y_n | x_n, w) + log p(w) + H(q)
 
-    with step size ``step_size(t)`` (or a constant). Returns a dict with the trajectories
-    ``mu`` and ``log_sigma`` ((steps + 1, D) tensors) and the exact ``elbo`` along them."""
+    with step size ``step_size(t)`` (or a constant). With ``path_derivative=True`` the entropy H(q)
+    is replaced by -log q(w) at the draws with q's parameters held fixed: the path-derivative
+    gradient (:func:`elbo_pathwise_grad`), zero at the exact posterior of a full-batch run.
+    Returns a dict with the trajectories ``mu`` and ``log_sigma`` ((steps + 1, D) tensors) and the
+    exact ``elbo`` along them."""
     mu = torch.as_tensor(mu0, dtype=model.x.dtype).reshape(model.dim).clone()
     d = torch.as_tensor(log_sigma0, dtype=model.x.dtype).reshape(model.dim).clone()
     rate = step_size if callable(step_size) else (lambda t: float(step_size))
@@ -233,11 +266,11 @@ def stochastic_elbo_ascent(
         idx = None if b == model.n else torch.randperm(model.n, generator=generator)[:b]
         eps = torch.randn((n_samples, model.dim), dtype=mu.dtype, generator=generator)
         w = mu + torch.exp(d) * eps
-        obj = (
-            (model.n / b) * model.log_likelihood(w, idx).mean()
-            + model.log_prior(w).mean()
-            + gaussian_entropy(torch.exp(d))
-        )
+        if path_derivative:  # -log q(w), q's parameters held fixed: only the path through w remains
+            neg_log_q = -normal_log_prob(w, mu.detach(), torch.exp(d.detach())).mean()
+        else:
+            neg_log_q = gaussian_entropy(torch.exp(d))
+        obj = (model.n / b) * model.log_likelihood(w, idx).mean() + model.log_prior(w).mean() + neg_log_q
         g_mu, g_d = torch.autograd.grad(obj, (mu, d))
         with torch.no_grad():
             rho = rate(t)

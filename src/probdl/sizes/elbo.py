@@ -4,9 +4,9 @@
 
 BOOK = dict(
     n_data=20,
-    n_q=5000,
-    grid=201,
-    mc_n=[10, 100, 1000, 10000, 100000],
+    n_q=5000,  # random Gaussians q per model in the gap = KL check
+    grid=201,  # points per axis of the ELBO surface
+    mc_n=[10, 100, 1000, 10000, 100000],  # Monte Carlo sample sizes
     n_mnist=5000,
     n_valid=1000,
     latent_dim=16,
@@ -14,6 +14,17 @@ BOOK = dict(
     n_evals=10,
     batch_size=100,
     lr=0.003,
+    # targets and tolerances (the identities are exact: double-precision rounding)
+    tol_kl=1e-10,  # closed-form Gaussian KL against torch.distributions
+    tol_kl_full=1e-8,  # full-covariance KL, relative to 1 + KL
+    tol_evidence=1e-8,  # three computations of log p(D)
+    tol_gap=1e-9,  # |log p(D) - ELBO - KL(q || posterior)| relative to 1 + KL
+    tol_opt=1e-6,  # L-BFGS maximiser against the posterior (in posterior sds)
+    tol_max_elbo=1e-9,  # log p(D) - max ELBO, where q can reach the posterior
+    jensen_tol=0.1,  # the log-normal Jensen gap against s^2 / 2 (Monte Carlo)
+    z_max=4.0,  # |Monte Carlo estimate - exact| / standard error
+    se_ratio_max=1.5,  # spread of standard error x sqrt(S) over S (1/sqrt(S) scaling)
+    mean_field_gap_min=1e-3,  # a diagonal q stops at least this far below a correlated posterior
 )
 
 SMOKE = dict(
