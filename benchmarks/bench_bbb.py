@@ -16,7 +16,8 @@ prior, closed-form KL, so that the estimators differ in the likelihood term only
 of 128 MNIST digits. Throughput is examples per second of whole training steps. The gradient
 variance is measured for one model state (the posterior initialised with sigma = 0.05 so that the
 noise matters) and one minibatch: the variance over repeated draws of each element of the
-gradient of the per-example loss with respect to all means and rho (the free scale parameter), averaged over elements.
+gradient of the per-example loss with respect to all means and rho (the free scale parameter),
+averaged over elements.
 
     .venv/bin/python benchmarks/bench_bbb.py            # the full run (a few minutes)
     .venv/bin/python benchmarks/bench_bbb.py --quick    # a tiny run (H = 100): prints, writes nothing
