@@ -381,3 +381,42 @@ def test_regression_mean_against_monte_carlo():
     assert gap > 0.2
     with pytest.raises(ValueError, match="variance"):
         data.regression_mean(xs, -1.0)
+
+
+def test_path_derivative_form_is_autograd_with_q_parameters_stopped():
+    """manual_gradients(path=True) is the exercise's bracket: autograd of
+    log p(y|x,w) + log p(w) - log q(w; stop_gradient(mu, sigma)) through w = mu + sigma * eps
+    (Roeder et al. 2017); it differs from the total derivative by the score of q."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(10, 1, generator=g, dtype=torch.float64)
+    y = torch.sin(6 * x)
+    model = bbb.BayesianMLP(
+        [1, 6, 1], likelihood="gaussian", noise_std=0.3, parameterization="exp", init_sigma=0.2
+    ).double()
+    eps = [
+        [torch.randn(mu.shape, generator=g, dtype=mu.dtype) for mu, _ in layer.params()]
+        for layer in model.layers
+    ]
+    total, _ = bbb_tools.manual_gradients(model, x, y, n_data=40, eps=eps)
+    path, _ = bbb_tools.manual_gradients(model, x, y, n_data=40, eps=eps, path=True)
+    h, f = x, 0.0
+    for i, (layer, e) in enumerate(zip(model.layers, eps)):
+        w = layer.sample_weights(e)
+        for (mu, s), wi in zip(layer.params(), w):
+            f = f + model.prior.log_prob(wi).sum() - Normal(mu.detach(), s.detach()).log_prob(wi).sum()
+        h = torch.nn.functional.linear(h, *w)
+        h = torch.relu(h) if i == 0 else h
+    f = f + model.log_likelihood(h, y).sum() * 40 / 10
+    auto = dict(
+        zip([n for n, _ in model.named_parameters()], torch.autograd.grad(f, list(model.parameters())))
+    )
+    for name in auto:
+        torch.testing.assert_close(path[name], auto[name], rtol=1e-8, atol=1e-10)
+    for li, (layer, e) in enumerate(zip(model.layers, eps)):
+        for kind, (mu, s), ei in zip(("weight", "bias"), layer.params(), e):
+            torch.testing.assert_close(
+                path[f"layers.{li}.{kind}_mu"] - total[f"layers.{li}.{kind}_mu"], ei / s.detach()
+            )
+            torch.testing.assert_close(
+                path[f"layers.{li}.{kind}_log_sigma"] - total[f"layers.{li}.{kind}_log_sigma"], ei**2 - 1
+            )
