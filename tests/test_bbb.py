@@ -1,20 +1,21 @@
 """Tests of probdl.bbb: the mathematics of Bayes by Backprop."""
 
 import copy
+import functools
 import math
 
 import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, Normal, kl_divergence
 
-from probdl import bbb, metrics, mlp, predictive, priors
+from probdl import bbb, bbb_tools, data, metrics, mlp, predictive, priors
 
 
 def test_closed_form_kl_against_torch_and_monte_carlo():
-    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
     layer = bbb.BayesianLinear(5, 4, priors.GaussianPrior(0.7), init_sigma=0.3)
     with torch.no_grad():
-        layer.weight_rho.uniform_(-2.0, 0.5)
+        layer.weight_rho.copy_(torch.rand(4, 5, generator=g) * 2.5 - 2.0)
     kl = layer.kl()
     ref = sum(kl_divergence(Normal(mu, s), Normal(0.0, 0.7)).sum() for mu, s in layer.params())
     torch.testing.assert_close(kl, ref, rtol=1e-5, atol=1e-5)
@@ -22,7 +23,7 @@ def test_closed_form_kl_against_torch_and_monte_carlo():
     draws = []
     with torch.no_grad():
         for _ in range(1500):
-            layer(torch.zeros(1, 5))
+            layer(torch.zeros(1, 5), g)
             draws.append((layer.log_q() - layer.log_p()).item())
     draws = torch.tensor(draws, dtype=torch.float64)
     se = draws.std() / math.sqrt(len(draws))
@@ -49,9 +50,9 @@ def test_scale_mixture_log_prob_against_formula_and_torch():
 
 
 def test_log_q_is_the_gaussian_density_of_the_sampled_weights():
-    torch.manual_seed(1)
+    g = torch.Generator().manual_seed(1)
     layer = bbb.BayesianLinear(3, 2, init_sigma=0.5)
-    layer(torch.randn(4, 3))
+    layer(torch.randn(4, 3, generator=g), g)
     w, b = layer._w
     ref = (
         Normal(layer.weight_mu, layer.weight_sigma).log_prob(w).sum()
@@ -62,23 +63,31 @@ def test_log_q_is_the_gaussian_density_of_the_sampled_weights():
 
 
 @pytest.mark.parametrize("param", ["softplus", "exp"])
-def test_parameterizations_give_the_asked_initial_sigma(param):
+def test_parameterizations_give_the_asked_initial_sigma_and_name_the_free_parameter(param):
     layer = bbb.BayesianLinear(3, 2, parameterization=param, init_sigma=0.05)
     torch.testing.assert_close(layer.weight_sigma, torch.full((2, 3), 0.05))
+    names = {n for n, _ in layer.named_parameters()}
+    free = {"softplus": "rho", "exp": "log_sigma"}[param]
+    assert names == {"weight_mu", "bias_mu", f"weight_{free}", f"bias_{free}"}
+    with torch.no_grad():
+        layer.free_scale("weight").normal_()
+    d = layer.free_scale("weight")
+    expected = d.exp() if param == "exp" else torch.log1p(d.exp())
+    torch.testing.assert_close(layer.weight_sigma, expected)
 
 
 def test_local_reparameterization_matches_weight_sampling_moments():
-    torch.manual_seed(0)
-    x = torch.randn(3, 6)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 6, generator=g)
     layer = bbb.BayesianLinear(6, 2, init_sigma=0.4)
     with torch.no_grad():
-        layer.weight_rho.uniform_(-1.5, 0.0)
+        layer.weight_rho.copy_(-1.5 * torch.rand(2, 6, generator=g))
     n = 20000
     with torch.no_grad():
         lrt = copy.deepcopy(layer)
         lrt.local_reparameterization = True
-        a = torch.stack([lrt(x) for _ in range(n)])
-        b = torch.stack([layer(x) for _ in range(n)])
+        a = torch.stack([lrt(x, g) for _ in range(n)])
+        b = torch.stack([layer(x, g) for _ in range(n)])
         mean = torch.nn.functional.linear(x, layer.weight_mu, layer.bias_mu)
         var = torch.nn.functional.linear(x**2, layer.weight_sigma**2, layer.bias_sigma**2)
     for s in (a, b):
@@ -93,23 +102,26 @@ def test_local_reparameterization_matches_weight_sampling_moments():
 def test_minibatch_estimate_is_unbiased_for_the_full_data_objective():
     """With the same weight sample, the N/B-scaled likelihood averaged over all minibatches of
     a partition equals the full-data likelihood; the surprise is the same in each."""
-    torch.manual_seed(0)
-    x = torch.randn(12, 2)
-    y = torch.randn(12, 1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 2, generator=g)
+    y = torch.randn(12, 1, generator=g)
     model = bbb.BayesianMLP([2, 8, 1], likelihood="gaussian", noise_std=0.5, init_sigma=0.1)
-    obj = bbb.ELBO(12)
-    gen = torch.Generator().manual_seed(3)
-    torch.manual_seed(7)
-    full = obj(model, x, y)["F"]
+
+    def same_weights():  # one generator state for every call: the same weight sample
+        return torch.Generator().manual_seed(7)
+
+    full = bbb.elbo_objective(model, x, y, n_data=12, generator=same_weights())["F"]
     estimates, unscaled = [], []
-    for idx in torch.randperm(12, generator=gen).split(4):
-        torch.manual_seed(7)  # the same weights for every minibatch
-        estimates.append(obj(model, x[idx], y[idx])["F"])
-        torch.manual_seed(7)
-        unscaled.append(bbb.ELBO(4)(model, x[idx], y[idx])["F"])  # N = B: no N/B factor
+    for idx in torch.randperm(12, generator=g).split(4):
+        estimates.append(bbb.elbo_objective(model, x[idx], y[idx], n_data=12, generator=same_weights())["F"])
+        # N = B: no N/B factor
+        unscaled.append(bbb.elbo_objective(model, x[idx], y[idx], n_data=4, generator=same_weights())["F"])
     torch.testing.assert_close(torch.stack(estimates).mean(), full, rtol=1e-5, atol=1e-4)
     # a wrong scaling (no N/B) is far off
     assert abs(torch.stack(unscaled).mean() - full) > 0.1 * abs(full)
+    # a different generator state is a different weight sample
+    other = bbb.elbo_objective(model, x, y, n_data=12, generator=torch.Generator().manual_seed(8))["F"]
+    assert abs(other - full) > 1e-3
 
 
 def test_blundell_kl_weights_sum_to_one_and_keep_the_epoch_unbiased():
@@ -119,21 +131,36 @@ def test_blundell_kl_weights_sum_to_one_and_keep_the_epoch_unbiased():
         torch.testing.assert_close(w.sum(), torch.tensor(1.0, dtype=torch.float64))
     w = bbb.minibatch_kl_weights(4)
     torch.testing.assert_close(w, torch.tensor([8, 4, 2, 1], dtype=torch.float64) / 15)
-    obj = bbb.ELBO(40, kl_schedule="blundell", batch_size=10)
-    weights = [obj.weights[i] for i in range(4)]
-    assert abs(sum(weights) / 4 - 1.0) < 1e-12  # on average one whole complexity cost per step
+    schedule = bbb.BlundellSchedule(40, 10)
+    weights = [schedule() for _ in range(8)]  # two epochs of M = 4 minibatches
+    assert weights[:4] == weights[4:] and schedule.step == 8
+    assert abs(sum(weights[:4]) / 4 - 1.0) < 1e-12  # on average one whole complexity cost per step
+    torch.testing.assert_close(torch.tensor(weights[:4], dtype=torch.float64), 4 * w)
+    # the objective applies the schedule's weight to the surprise (and only to it)
+    model = bbb.BayesianMLP([2, 3], init_sigma=0.1)
+    x, y = torch.randn(10, 2), torch.randint(0, 3, (10,))
+    terms = [
+        bbb.elbo_objective(model, x, y, n_data=40, kl="closed", kl_weight=k)
+        for k in (bbb.BlundellSchedule(40, 10), 1.0)
+    ]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            terms[0]["F"], terms[0]["log_lik"] + 4 * w[0].item() * terms[0]["surprise"], rtol=1e-6, atol=1e-4
+        )
+        torch.testing.assert_close(terms[1]["F"], terms[1]["log_lik"] + terms[1]["surprise"])
     with pytest.raises(ValueError, match="batch_size"):
-        bbb.ELBO(40, kl_schedule="blundell")
+        bbb.BlundellSchedule(40, 0)
 
 
 def test_closed_and_mc_objectives_agree_in_expectation():
-    torch.manual_seed(0)
-    x, y = torch.randn(20, 3), torch.randint(0, 4, (20,))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 3, generator=g), torch.randint(0, 4, (20,), generator=g)
     model = bbb.BayesianMLP([3, 5, 4], priors.GaussianPrior(0.5), init_sigma=0.2)
-    obj = bbb.ELBO(20, kl="mc")
     with torch.no_grad():
-        closed = bbb.ELBO(20, kl="closed")(model, x, y)["surprise"]
-        mc = torch.stack([obj(model, x, y)["surprise"] for _ in range(500)])
+        closed = bbb.elbo_objective(model, x, y, n_data=20, kl="closed")["surprise"]
+        mc = torch.stack(
+            [bbb.elbo_objective(model, x, y, n_data=20, kl="mc", generator=g)["surprise"] for _ in range(500)]
+        )
     torch.testing.assert_close(closed, -model.kl())
     assert abs(mc.mean() - closed) < 4 * mc.std() / math.sqrt(500)
 
@@ -160,11 +187,10 @@ def test_predictive_variance_vanishes_as_sigma_goes_to_zero():
     torch.testing.assert_close(predictive.predictive(plain, x_many, 7)[0], plain(x_many).detach())
     # the mean and variance against a direct computation over stored draws
     model = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3)
-    torch.manual_seed(5)
-    mean, var = predictive.predictive(model, x, n_samples=50)
-    torch.manual_seed(5)
+    mean, var = predictive.predictive(model, x, n_samples=50, generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
     with torch.no_grad():
-        draws = torch.stack([model(x) for _ in range(50)]).double()
+        draws = torch.stack([model(x, g) for _ in range(50)]).double()
     torch.testing.assert_close(mean, draws.mean(0).float())
     torch.testing.assert_close(var, draws.var(0, unbiased=False).float(), rtol=1e-4, atol=1e-7)
 
@@ -190,7 +216,7 @@ def test_manual_gradient_matches_autograd():
     ).double()
     x, y = x.double(), y.double()
     eps = [[torch.randn_like(mu) for mu, _ in layer.params()] for layer in model.layers]
-    grads, value = bbb.manual_gradients(model, x, y, n_data=100, eps=eps)
+    grads, value = bbb_tools.manual_gradients(model, x, y, n_data=100, eps=eps)
     # autograd through the same sample
     h = x
     log_q = log_p = 0.0
@@ -210,19 +236,31 @@ def test_manual_gradient_matches_autograd():
     for name in auto:
         torch.testing.assert_close(grads[name], auto[name], rtol=1e-8, atol=1e-10)
     # the hand formula without the +1 from log q (a typical slip) is wrong
-    assert not torch.allclose(grads["layers.0.weight_rho"] - 1.0, auto["layers.0.weight_rho"])
+    assert not torch.allclose(grads["layers.0.weight_log_sigma"] - 1.0, auto["layers.0.weight_log_sigma"])
 
 
 def test_snr_pruning_zeroes_the_lowest_fraction():
     torch.manual_seed(0)
     model = bbb.BayesianMLP([10, 20, 3], init_sigma=0.1)
-    before = bbb.snr(model)
+    before = bbb_tools.snr(model)
     assert before.numel() == model.num_weights()
     pruned = copy.deepcopy(model)
-    bbb.prune_by_snr(pruned, 0.5)
+    threshold = bbb_tools.prune_by_snr(pruned, 0.5)
     zeros = sum((mu == 0).sum().item() for layer in pruned.layers for mu, _ in layer.params())
     assert zeros == model.num_weights() // 2
-    assert bbb.prune_by_snr(copy.deepcopy(model), 0.0) == 0.0
+    assert bbb_tools.prune_by_snr(copy.deepcopy(model), 0.0) == 0.0
+    # the zeroed weights are exactly those with the lowest SNR
+    was_zeroed = bbb_tools.snr(pruned) == 0
+    assert (before[was_zeroed] <= threshold).all() and (before[~was_zeroed] > threshold).all()
+    # random pruning removes the same number, chosen by the generator, reproducibly
+    r1, r2 = copy.deepcopy(model), copy.deepcopy(model)
+    k = bbb_tools.prune_at_random(r1, 0.5, torch.Generator().manual_seed(1))
+    bbb_tools.prune_at_random(r2, 0.5, torch.Generator().manual_seed(1))
+    z1 = bbb_tools.snr(r1) == 0
+    assert k == z1.sum().item() == model.num_weights() // 2
+    assert torch.equal(z1, bbb_tools.snr(r2) == 0) and not torch.equal(z1, was_zeroed)
+    with pytest.raises(ValueError, match="fraction"):
+        bbb_tools.prune_at_random(r1, 1.0)
 
 
 def test_training_moves_the_elbo_up():
@@ -230,7 +268,7 @@ def test_training_moves_the_elbo_up():
     x = torch.rand(64, 1)
     y = x + 0.3 * torch.sin(2 * math.pi * x)
     model = bbb.BayesianMLP([1, 16, 1], likelihood="gaussian", noise_std=0.1, init_sigma=0.01)
-    obj = bbb.ELBO(64, kl="closed")
+    obj = functools.partial(bbb.elbo_objective, n_data=64, kl="closed")
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     first = obj(model, x, y)["F"].item()
     for _ in range(300):
@@ -254,7 +292,9 @@ def test_errors():
         with pytest.raises(ValueError, match="strictly between 0 and 1"):
             priors.ScaleMixturePrior(pi, 1.0, 0.1)
     with pytest.raises(ValueError, match="closed"):
-        bbb.BayesianMLP([2, 3], priors.GaussianPrior(1.0)) and bbb.ELBO(3, kl="exact")
+        bbb.elbo_objective(
+            bbb.BayesianMLP([2, 3]), torch.zeros(3, 2), torch.zeros(3).long(), n_data=3, kl="exact"
+        )
     layer = bbb.BayesianLinear(4, 2)
     with pytest.raises(ValueError, match="got inputs with 3 features"):
         layer(torch.zeros(5, 3))
@@ -273,7 +313,7 @@ def test_errors():
     with pytest.raises(NotImplementedError):
         bbb.BayesianMLP([2, 3], priors.ScaleMixturePrior()).kl()
     with pytest.raises(ValueError, match="fraction"):
-        bbb.prune_by_snr(cls, 1.0)
+        bbb_tools.prune_by_snr(cls, 1.0)
 
 
 def test_error_rate_of_mean_network_and_predictive():
@@ -288,3 +328,95 @@ def test_error_rate_of_mean_network_and_predictive():
     assert predictive.error_rate(model, x, y, n_samples=3) == 0.0
     assert model.layers[0].sample and model.training
     torch.testing.assert_close(metrics.entropy(torch.full((2, 4), 0.25)), torch.full((2,), math.log(4)))
+
+
+def test_generator_makes_sampling_reproducible_and_leaves_the_global_state_alone():
+    model = bbb.BayesianMLP([3, 4, 2], init_sigma=0.5)
+    lrt = bbb.BayesianMLP([3, 4, 2], init_sigma=0.5, local_reparameterization=True)
+    x = torch.ones(5, 3)
+    for m in (model, lrt):
+        state = torch.random.get_rng_state()
+        a = m(x, torch.Generator().manual_seed(3))
+        b = m(x, torch.Generator().manual_seed(3))
+        assert torch.equal(torch.random.get_rng_state(), state), "the global generator was used"
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a, m(x, torch.Generator().manual_seed(4)))
+        # log q and log p of the lazily drawn weights (local reparameterization) come from it too
+        m(x, torch.Generator().manual_seed(3))
+        lq = m.log_q()
+        m(x, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(lq, m.log_q())
+
+
+def test_mean_network_restores_the_state_also_after_an_error():
+    model = bbb.BayesianMLP([3, 4, 2], init_sigma=0.5)
+    model.train()
+    x = torch.randn(2, 3)
+    with bbb.mean_network(model) as m:
+        assert not m.training and not any(layer.sample for layer in m.layers)
+        torch.testing.assert_close(m(x), m(x))  # deterministic
+    assert model.training and all(layer.sample for layer in model.layers)
+    with pytest.raises(RuntimeError, match="boom"):
+        with bbb.mean_network(model):
+            raise RuntimeError("boom")
+    assert model.training and all(layer.sample for layer in model.layers)
+    model.eval().set_sample(False)
+    with predictive.sampling_network(model):
+        assert all(layer.sample for layer in model.layers)
+    assert not model.training and not any(layer.sample for layer in model.layers)
+
+
+def test_regression_mean_against_monte_carlo():
+    """E[y | x] in closed form against the mean of many draws of regression_data at fixed x."""
+    n = 200_000
+    for noise_var in (0.02, 0.0004):
+        x, y = data.regression_data(n, low=0.14, high=0.14 + 1e-9, noise_var=noise_var, seed=1)
+        mc, se = y.double().mean().item(), y.double().std().item() / math.sqrt(n)
+        exact = data.regression_mean(torch.tensor([[0.14]], dtype=torch.float64), noise_var).item()
+        assert abs(mc - exact) < 4 * se, (noise_var, mc, exact, se)
+    xs = torch.linspace(0, 1, 11)
+    torch.testing.assert_close(data.regression_mean(xs, 0.0), data.regression_curve(xs))
+    # under the variance reading the noise-free curve is far from the mean near x = 0.14
+    gap = (data.regression_curve(xs) - data.regression_mean(xs, 0.02)).abs().max()
+    assert gap > 0.2
+    with pytest.raises(ValueError, match="variance"):
+        data.regression_mean(xs, -1.0)
+
+
+def test_path_derivative_form_is_autograd_with_q_parameters_stopped():
+    """manual_gradients(path=True) is the exercise's bracket: autograd of
+    log p(y|x,w) + log p(w) - log q(w; stop_gradient(mu, sigma)) through w = mu + sigma * eps
+    (Roeder et al. 2017); it differs from the total derivative by the score of q."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(10, 1, generator=g, dtype=torch.float64)
+    y = torch.sin(6 * x)
+    model = bbb.BayesianMLP(
+        [1, 6, 1], likelihood="gaussian", noise_std=0.3, parameterization="exp", init_sigma=0.2
+    ).double()
+    eps = [
+        [torch.randn(mu.shape, generator=g, dtype=mu.dtype) for mu, _ in layer.params()]
+        for layer in model.layers
+    ]
+    total, _ = bbb_tools.manual_gradients(model, x, y, n_data=40, eps=eps)
+    path, _ = bbb_tools.manual_gradients(model, x, y, n_data=40, eps=eps, path=True)
+    h, f = x, 0.0
+    for i, (layer, e) in enumerate(zip(model.layers, eps)):
+        w = layer.sample_weights(e)
+        for (mu, s), wi in zip(layer.params(), w):
+            f = f + model.prior.log_prob(wi).sum() - Normal(mu.detach(), s.detach()).log_prob(wi).sum()
+        h = torch.nn.functional.linear(h, *w)
+        h = torch.relu(h) if i == 0 else h
+    f = f + model.log_likelihood(h, y).sum() * 40 / 10
+    auto = dict(
+        zip([n for n, _ in model.named_parameters()], torch.autograd.grad(f, list(model.parameters())))
+    )
+    for name in auto:
+        torch.testing.assert_close(path[name], auto[name], rtol=1e-8, atol=1e-10)
+    for li, (layer, e) in enumerate(zip(model.layers, eps)):
+        for kind, (mu, s), ei in zip(("weight", "bias"), layer.params(), e):
+            torch.testing.assert_close(
+                path[f"layers.{li}.{kind}_mu"] - total[f"layers.{li}.{kind}_mu"], ei / s.detach()
+            )
+            torch.testing.assert_close(
+                path[f"layers.{li}.{kind}_log_sigma"] - total[f"layers.{li}.{kind}_log_sigma"], ei**2 - 1
+            )

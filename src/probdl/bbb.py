@@ -1,11 +1,13 @@
 """Bayes by Backprop: variational weight uncertainty (Graves 2011; Blundell et al. 2015).
 
-Every weight w gets a Gaussian posterior q(w) = N(mu, sigma^2), with sigma = softplus(rho)
-(Blundell et al.) or sigma = exp(d), i.e. the covariance D = diag(e^{2d}) of the exercise. A
-forward pass samples the weights by reparameterization, w = mu + sigma * eps, or, with
-``local_reparameterization=True`` (Kingma, Salimans & Welling 2015), samples the pre-activations
-b = x mu + sqrt(x^2 sigma^2) * eps directly, which has the same distribution for each example and
-independent noise across the examples of a minibatch.
+Every weight w gets a Gaussian posterior q(w) = N(mu, sigma^2). The standard deviation comes
+from a free parameter whose name says what it is: ``weight_rho`` with sigma = softplus(rho)
+(``parameterization="softplus"``, Blundell et al.) or ``weight_log_sigma`` with sigma = e^d
+(``parameterization="exp"``, the exercise's D = diag(e^{2d})); ``layer.scale_name`` is ``"rho"``
+or ``"log_sigma"``. A forward pass samples the weights by reparameterization, w = mu + sigma * eps,
+or, with ``local_reparameterization=True`` (Kingma, Salimans & Welling 2015), the pre-activations
+b = x mu + sqrt(x^2 sigma^2) * eps directly. Every sampling call takes an optional
+``torch.Generator``.
 
 The objective is the evidence lower bound of the whole training set,
 
@@ -14,17 +16,15 @@ The objective is the evidence lower bound of the whole training set,
 estimated on a minibatch of B of the N examples as (N / B) * sum_batch log p(y|x,w) + the
 "surprise" log p(w) - log q(w) at the sampled weights (or minus the closed-form KL).
 
-Public API
-----------
-(priors in ``probdl.priors``; the plain baseline in ``probdl.mlp``; predictive moments in
-``probdl.predictive``)
+Public API (priors in ``probdl.priors``, the plain network in ``probdl.mlp``, predictive moments
+in ``probdl.predictive``)
+-----------------------------------------------------------------------------------------------
 BayesianLinear(in, out, prior, local_reparameterization, parameterization, init_sigma)
 BayesianMLP(sizes, prior, likelihood="categorical"|"gaussian", noise_std, ...)
-ELBO(n_data, n_samples=1, kl="mc"|"closed", kl_schedule="uniform"|"blundell", batch_size)
-minibatch_kl_weights(M)                                        Blundell et al.'s pi_i = 2^{M-i}/(2^M-1)
-mean_network(model)                                            context: evaluate with w = mu, restore after
-manual_gradients(model, x, y, n_data)                          the exercise's hand-derived dF/dmu, dF/dd
-snr(model), prune_by_snr(model, fraction)                      signal-to-noise pruning of the paper
+sampling_mode(model, sample), mean_network(model)      contexts that set the sampling flags, restore them
+elbo_objective(model, x, y, *, n_data, n_samples=1, kl="mc"|"closed", kl_weight=1.0, generator=None)
+minibatch_kl_weights(M), BlundellSchedule(n_data, batch_size)   Blundell et al.'s pi_i = 2^{M-i}/(2^M-1)
+(the exercise's hand-derived gradient and signal-to-noise pruning are in ``probdl.bbb_tools``)
 """
 
 from __future__ import annotations
@@ -40,7 +40,13 @@ from torch.distributions import Normal
 
 from .mlp import check_likelihood, check_sizes, log_likelihood
 from .priors import GaussianPrior, positive
-from .vi import LOG_2PI
+
+SCALE_NAMES = {"softplus": "rho", "exp": "log_sigma"}
+
+
+def _randn(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+
 
 # --- the layer --------------------------------------------------------------------------------
 
@@ -48,15 +54,15 @@ from .vi import LOG_2PI
 class BayesianLinear(nn.Module):
     """A linear layer with a diagonal Gaussian posterior over its weights and biases.
 
-    parameterization: ``"softplus"`` (sigma = log(1 + e^rho), Blundell et al.) or ``"exp"``
-        (sigma = e^d, the exercise's D = diag(e^{2d})); the free parameter is ``weight_rho``.
+    parameterization: ``"softplus"`` (sigma = log(1 + e^rho): parameters ``weight_rho``,
+        ``bias_rho``) or ``"exp"`` (sigma = e^d: parameters ``weight_log_sigma``, ``bias_log_sigma``).
     local_reparameterization: sample the pre-activations instead of the weights.
     init_sigma: the posterior's initial standard deviation (means start as in ``nn.Linear``).
 
     After every sampling forward pass, :meth:`log_q` and :meth:`log_p` give log q(w) and
     log p(w) (summed) at this pass's sampled weights (with local reparameterization a weight
-    sample is drawn for them on demand: it is independent of the pre-activation noise, which
-    keeps the estimate unbiased); :meth:`kl` the closed form where the prior allows it.
+    sample is drawn for them on demand, independent of the pre-activation noise, which keeps the
+    estimate unbiased); :meth:`kl` the closed form where the prior allows it.
     """
 
     def __init__(
@@ -74,50 +80,55 @@ class BayesianLinear(nn.Module):
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if parameterization not in ("softplus", "exp"):
+        if parameterization not in SCALE_NAMES:
             raise ValueError(f"parameterization must be 'softplus' or 'exp', got {parameterization!r}")
         positive("init_sigma", init_sigma)
         self.in_features, self.out_features = in_features, out_features
         self.prior = prior if prior is not None else GaussianPrior(1.0)
         self.local_reparameterization = bool(local_reparameterization)
-        self.parameterization = parameterization
+        self.parameterization, self.scale_name = parameterization, SCALE_NAMES[parameterization]
         self.sample = True  # False: the deterministic mean network (w = mu)
         self.weight_mu = nn.Parameter(torch.empty(out_features, in_features))
-        self.weight_rho = nn.Parameter(torch.empty(out_features, in_features))
-        if bias:
-            self.bias_mu = nn.Parameter(torch.empty(out_features))
-            self.bias_rho = nn.Parameter(torch.empty(out_features))
-        else:
-            self.register_parameter("bias_mu", None)
-            self.register_parameter("bias_rho", None)
+        self.register_parameter(
+            f"weight_{self.scale_name}", nn.Parameter(torch.empty(out_features, in_features))
+        )
+        self.bias_mu = nn.Parameter(torch.empty(out_features)) if bias else None
+        self.register_parameter(
+            f"bias_{self.scale_name}", nn.Parameter(torch.empty(out_features)) if bias else None
+        )
         self.reset_parameters(init_sigma)
         self._w: tuple | None = None
+        self._generator: torch.Generator | None = None
+
+    def free_scale(self, which: str = "weight") -> torch.Tensor | None:
+        """The free parameter behind sigma of ``"weight"`` or ``"bias"``: rho or log sigma."""
+        return getattr(self, f"{which}_{self.scale_name}")
 
     def reset_parameters(self, init_sigma: float = 1e-3) -> None:
         bound = 1.0 / math.sqrt(self.in_features)
         nn.init.uniform_(self.weight_mu, -bound, bound)
-        rho = self.rho_of_sigma(init_sigma)
-        nn.init.constant_(self.weight_rho, rho)
+        s = self.free_scale_of_sigma(init_sigma)
+        nn.init.constant_(self.free_scale("weight"), s)
         if self.bias_mu is not None:
             nn.init.uniform_(self.bias_mu, -bound, bound)
-            nn.init.constant_(self.bias_rho, rho)
+            nn.init.constant_(self.free_scale("bias"), s)
 
-    def rho_of_sigma(self, sigma: float) -> float:
-        """The free parameter that gives standard deviation ``sigma``."""
+    def free_scale_of_sigma(self, sigma: float) -> float:
+        """The value of the free parameter (rho or log sigma) that gives standard deviation ``sigma``."""
         if self.parameterization == "exp":
             return math.log(sigma)
         return math.log(math.expm1(sigma)) if sigma < 20 else sigma
 
-    def _sigma(self, rho: torch.Tensor) -> torch.Tensor:
-        return torch.exp(rho) if self.parameterization == "exp" else F.softplus(rho)
+    def _sigma(self, free: torch.Tensor) -> torch.Tensor:
+        return torch.exp(free) if self.parameterization == "exp" else F.softplus(free)
 
     @property
     def weight_sigma(self) -> torch.Tensor:
-        return self._sigma(self.weight_rho)
+        return self._sigma(self.free_scale("weight"))
 
     @property
     def bias_sigma(self) -> torch.Tensor | None:
-        return None if self.bias_rho is None else self._sigma(self.bias_rho)
+        return None if self.bias_mu is None else self._sigma(self.free_scale("bias"))
 
     def params(self):
         """(mu, sigma) pairs of the weight and (if any) the bias."""
@@ -126,49 +137,46 @@ class BayesianLinear(nn.Module):
             out.append((self.bias_mu, self.bias_sigma))
         return out
 
-    def sample_weights(self, eps: Sequence[torch.Tensor] | None = None) -> tuple[torch.Tensor, ...]:
-        """Draw (w, b) = mu + sigma * eps (given ``eps`` or fresh standard normals)."""
+    def sample_weights(
+        self, eps: Sequence[torch.Tensor] | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """Draw (w, b) = mu + sigma * eps (given ``eps`` or fresh standard normals from ``generator``)."""
         pairs = self.params()
         if eps is None:
-            eps = [torch.randn_like(mu) for mu, _ in pairs]
+            eps = [_randn(mu, generator) for mu, _ in pairs]
         return tuple(mu + sigma * e for (mu, sigma), e in zip(pairs, eps))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"BayesianLinear({self.in_features}, {self.out_features}) got inputs with "
                 f"{x.shape[-1]} features (shape {tuple(x.shape)})"
             )
+        self._w, self._generator = None, generator
         if not self.sample:
-            self._w = None
             return F.linear(x, self.weight_mu, self.bias_mu)
-        if self.local_reparameterization:
-            self._w = None  # drawn lazily by log_q / log_p
+        if self.local_reparameterization:  # the weights for log_q / log_p are drawn lazily
             mean = F.linear(x, self.weight_mu, self.bias_mu)
-            var = F.linear(x * x, self.weight_sigma**2, None if self.bias_rho is None else self.bias_sigma**2)
-            return mean + torch.sqrt(var + 1e-16) * torch.randn_like(mean)
-        self._w = self.sample_weights()
-        return F.linear(x, *self._w) if len(self._w) == 2 else F.linear(x, self._w[0])
+            var = F.linear(x * x, self.weight_sigma**2, None if self.bias_mu is None else self.bias_sigma**2)
+            return mean + torch.sqrt(var + 1e-16) * _randn(mean, generator)
+        self._w = self.sample_weights(generator=generator)
+        return F.linear(x, *self._w)
 
     def _weights_for_surprise(self) -> tuple[torch.Tensor, ...]:
         if self._w is None:
             if not self.sample:
                 raise RuntimeError("log_q/log_p need a sampling forward pass (the layer is in mean mode)")
-            self._w = self.sample_weights()
+            self._w = self.sample_weights(generator=self._generator)
         return self._w
 
     def log_q(self) -> torch.Tensor:
         """log q(w) summed over the layer, at this forward pass's sampled weights."""
         w = self._weights_for_surprise()
-        total = 0.0
-        for (mu, sigma), wi in zip(self.params(), w):
-            total = total + Normal(mu, sigma).log_prob(wi).sum()
-        return total
+        return sum(Normal(mu, sigma).log_prob(wi).sum() for (mu, sigma), wi in zip(self.params(), w))
 
     def log_p(self) -> torch.Tensor:
         """log p(w) summed over the layer, at this forward pass's sampled weights."""
-        w = self._weights_for_surprise()
-        return sum(self.prior.log_prob(wi).sum() for wi in w)
+        return sum(self.prior.log_prob(wi).sum() for wi in self._weights_for_surprise())
 
     def kl(self) -> torch.Tensor:
         """Closed-form KL(q || p) summed over the layer (Gaussian prior only)."""
@@ -189,7 +197,7 @@ class BayesianMLP(nn.Module):
     """A fully connected network of :class:`BayesianLinear` layers with ReLU (or ``activation``)
     between them. ``likelihood``: ``"categorical"`` (outputs are logits) or ``"gaussian"``
     (the output is the mean of N(y; f(x), noise_std^2), with ``learn_noise`` a point estimate
-    of log noise_std)."""
+    of log noise_std). ``model(x, generator=g)`` draws every layer's noise from ``g``."""
 
     def __init__(
         self,
@@ -236,9 +244,9 @@ class BayesianMLP(nn.Module):
             layer.sample = bool(sample)
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            x = layer(x)
+            x = layer(x, generator)
             if i < len(self.layers) - 1:
                 x = self.activation(x)
         return x
@@ -257,29 +265,32 @@ class BayesianMLP(nn.Module):
         return sum(layer.kl() for layer in self.layers)
 
     def num_weights(self) -> int:
-        return sum(
-            layer.weight_mu.numel() + (layer.bias_mu.numel() if layer.bias_mu is not None else 0)
-            for layer in self.layers
-        )
+        return sum(mu.numel() for layer in self.layers for mu, _ in layer.params())
 
 
 @contextlib.contextmanager
-def mean_network(model: nn.Module):
-    """Evaluate with the deterministic mean network (w = mu) in eval mode; on leaving, every
-    layer's sampling flag and the model's train/eval mode are restored, also after an error.
-    A model without Bayesian layers is just put in eval mode."""
+def sampling_mode(model: nn.Module, sample: bool):
+    """Set every Bayesian layer's sampling flag to ``sample`` and put the model in eval mode (so a
+    plain network's dropout is off); on leaving, the flags and the train/eval mode are restored,
+    also after an error."""
     layers = [m for m in model.modules() if isinstance(m, BayesianLinear)]
-    sampling = [layer.sample for layer in layers]
-    was_training = model.training
+    flags, was_training = [layer.sample for layer in layers], model.training
     for layer in layers:
-        layer.sample = False
+        layer.sample = bool(sample)
     model.eval()
     try:
         yield model
     finally:
-        for layer, s in zip(layers, sampling):
+        for layer, s in zip(layers, flags):
             layer.sample = s
         model.train(was_training)
+
+
+def mean_network(model: nn.Module):
+    """Context manager: evaluate the deterministic mean network (w = mu) in eval mode and restore
+    the model's state on leaving (also after an error). A model without Bayesian layers is just
+    put in eval mode."""
+    return sampling_mode(model, False)
 
 
 # --- the objective ----------------------------------------------------------------------------
@@ -295,9 +306,40 @@ def minibatch_kl_weights(num_batches: int) -> torch.Tensor:
     return torch.exp2(-i) / (-torch.expm1(torch.tensor(-num_batches * math.log(2.0), dtype=torch.float64)))
 
 
-class ELBO:
-    """The Bayes-by-Backprop objective, a callable for ``probdl.train.fit``:
-    ``objective(model, x, y)`` returns
+class BlundellSchedule:
+    """Blundell et al.'s minibatch weighting as a ``kl_weight`` for :func:`elbo_objective`: each
+    call returns the next weight M * pi_i, i = 1..M cycling over the M = ceil(N / B) minibatches
+    of an epoch (so the first minibatches carry most of the complexity cost, and over an epoch the
+    weights average to one, as with the uniform ``kl_weight=1``). The counter ``step`` advances
+    once per call: give each training run a fresh schedule, and do not share it with an
+    evaluation that calls the objective."""
+
+    def __init__(self, n_data: int, batch_size: int):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        m = math.ceil(n_data / batch_size)
+        self.weights = (m * minibatch_kl_weights(m)).tolist()
+        self.step = 0
+
+    def __call__(self) -> float:
+        w = self.weights[self.step % len(self.weights)]
+        self.step += 1
+        return w
+
+
+def elbo_objective(
+    model: BayesianMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    n_data: int,
+    n_samples: int = 1,
+    kl: str = "mc",
+    kl_weight=1.0,
+    generator: torch.Generator | None = None,
+) -> dict:
+    """The Bayes-by-Backprop objective for ``probdl.train.fit`` (bind the options with
+    ``functools.partial``). Returns
 
     - ``F``: the minibatch estimate of the full-data ELBO,
       (N / B) sum_batch log p(y|x,w) + kl_weight * (log p(w) - log q(w)) (or - KL in closed form);
@@ -306,148 +348,32 @@ class ELBO:
     - ``surprise``: log p(w) - log q(w) (or -KL with ``kl="closed"``);
     - ``nll``: the minibatch's mean negative log-likelihood per example.
 
-    n_samples:   weight samples averaged per step.
-    kl:          ``"mc"`` (the surprise at the sampled weights, any prior) or ``"closed"``
-                 (the analytic KL, Gaussian prior only).
-    kl_schedule: ``"uniform"`` (each minibatch carries the whole complexity cost in the
-                 N/B-scaled estimate, i.e. 1/M of it in Blundell's notation) or ``"blundell"``
-                 (minibatch i of the M in an epoch gets weight M * pi_i, pi_i from
-                 :func:`minibatch_kl_weights`; needs ``batch_size``). Both are unbiased over
-                 an epoch.
+    n_data: N, the training-set size. n_samples: weight samples averaged per call.
+    kl: ``"mc"`` (the surprise at the sampled weights, any prior) or ``"closed"`` (the analytic
+        KL, Gaussian prior only).
+    kl_weight: a number (1: every minibatch carries the whole complexity cost in the N/B-scaled
+        estimate) or a callable with no arguments called once per call, e.g.
+        :class:`BlundellSchedule`. Both are unbiased over an epoch.
+    generator: the source of the weight noise (default: torch's global generator).
     """
-
-    def __init__(
-        self,
-        n_data: int,
-        *,
-        n_samples: int = 1,
-        kl: str = "mc",
-        kl_schedule: str = "uniform",
-        batch_size: int | None = None,
-    ):
-        if not isinstance(n_data, int) or n_data < 1:
-            raise ValueError(f"n_data must be a positive int (the training-set size), got {n_data!r}")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        if kl not in ("mc", "closed"):
-            raise ValueError(f"kl must be 'mc' or 'closed', got {kl!r}")
-        if kl_schedule not in ("uniform", "blundell"):
-            raise ValueError(f"kl_schedule must be 'uniform' or 'blundell', got {kl_schedule!r}")
-        self.n_data, self.n_samples, self.kl, self.kl_schedule = n_data, n_samples, kl, kl_schedule
-        self.weights = None
-        if kl_schedule == "blundell":
-            if batch_size is None:
-                raise ValueError(
-                    "kl_schedule='blundell' needs batch_size (to know the M minibatches per epoch)"
-                )
-            m = math.ceil(n_data / batch_size)
-            self.weights = (m * minibatch_kl_weights(m)).tolist()
-        self.calls = 0
-
-    def kl_weight(self) -> float:
-        if self.weights is None:
-            return 1.0
-        return self.weights[self.calls % len(self.weights)]
-
-    def __call__(self, model: BayesianMLP, x: torch.Tensor, y: torch.Tensor) -> dict:
-        scale = self.n_data / x.shape[0]
-        weight = self.kl_weight()
-        self.calls += 1
-        log_lik = surprise = 0.0
-        for _ in range(self.n_samples):
-            ll = model.log_likelihood(model(x), y).sum() * scale
-            s = -model.kl() if self.kl == "closed" else model.log_p() - model.log_q()
-            log_lik, surprise = log_lik + ll, surprise + s
-        log_lik, surprise = log_lik / self.n_samples, surprise / self.n_samples
-        elbo = log_lik + weight * surprise
-        return {
-            "loss": -elbo / self.n_data,
-            "F": elbo,
-            "log_lik": log_lik,
-            "surprise": surprise,
-            "nll": -log_lik / self.n_data,
-        }
-
-
-# --- the exercise's hand-derived gradient --------------------------------------------------
-
-
-def manual_gradients(
-    model: BayesianMLP,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    n_data: int | None = None,
-    eps: Sequence[Sequence[torch.Tensor]] | None = None,
-) -> tuple[dict, torch.Tensor]:
-    """The gradient of the one-sample estimate F = (N/B) log p(y|x,w) + log p(w) - log q(w) with
-    respect to every mu and d (``parameterization="exp"``: sigma = e^d, D = diag(e^{2d})),
-    derived by hand through the reparameterization w = mu + e^d eps:
-
-        dF/dmu = g,     dF/dd = g * e^d * eps + 1,    g = d/dw [(N/B) log p(y|x,w) + log p(w)],
-
-    since log q(w) = -sum(d) - sum(eps^2)/2 - (n/2) log 2 pi does not depend on mu and has
-    derivative -1 in each d. Only g, the gradient of the network in its weights, is left to
-    backpropagation. Returns ({parameter name: gradient}, F) for the noise ``eps`` (per layer,
-    [eps_w, eps_b]; drawn if None), which callers reuse to compare with autograd.
-    """
-    if any(layer.parameterization != "exp" for layer in model.layers):
-        raise ValueError("manual_gradients is derived for parameterization='exp' (sigma = e^d)")
-    n_data = n_data or x.shape[0]
-    if eps is None:
-        eps = [[torch.randn_like(mu) for mu, _ in layer.params()] for layer in model.layers]
-    ws = []
-    for layer, e in zip(model.layers, eps):
-        ws.append(
-            [(mu + sigma * ei).detach().requires_grad_(True) for (mu, sigma), ei in zip(layer.params(), e)]
-        )
-    h = x
-    for i, (layer, (w, b)) in enumerate(zip(model.layers, ws)):
-        h = F.linear(h, w, b)
-        if i < len(model.layers) - 1:
-            h = model.activation(h)
-    log_lik = model.log_likelihood(h, y).sum() * (n_data / x.shape[0])
-    log_prior = sum(model.prior.log_prob(w).sum() for pair in ws for w in pair)
-    flat = [w for pair in ws for w in pair]
-    g = torch.autograd.grad(log_lik + log_prior, flat)
-    grads, k = {}, 0
-    with torch.no_grad():
-        log_q = 0.0
-        for li, (layer, e) in enumerate(zip(model.layers, eps)):
-            for name, (mu, sigma), ei in zip(("weight", "bias"), layer.params(), e):
-                grads[f"layers.{li}.{name}_mu"] = g[k]
-                grads[f"layers.{li}.{name}_rho"] = g[k] * sigma * ei + 1.0
-                log_q = log_q + (-torch.log(sigma) - 0.5 * ei**2 - 0.5 * LOG_2PI).sum()
-                k += 1
-        value = log_lik + log_prior - log_q
-    return grads, value.detach()
-
-
-# --- pruning by signal-to-noise ratio --------------------------------------------------
-
-
-@torch.no_grad()
-def snr(model: BayesianMLP) -> torch.Tensor:
-    """The signal-to-noise ratio |mu| / sigma of every weight (biases included), flattened."""
-    parts = []
-    for layer in model.layers:
-        for mu, sigma in layer.params():
-            parts.append((mu.abs() / sigma).reshape(-1))
-    return torch.cat(parts)
-
-
-@torch.no_grad()
-def prune_by_snr(model: BayesianMLP, fraction: float) -> float:
-    """Set the means of the ``fraction`` of weights with the lowest |mu|/sigma to zero, in place
-    (Blundell et al., section 5.1; evaluate the mean network afterwards). Returns the SNR
-    threshold used. Copy the model first (``copy.deepcopy``) to keep the original."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"fraction must lie in [0, 1), got {fraction}")
-    values = snr(model)
-    k = int(fraction * values.numel())
-    if k == 0:
-        return 0.0
-    threshold = torch.kthvalue(values.float().cpu(), k).values.item()
-    for layer in model.layers:
-        for mu, sigma in layer.params():
-            mu[(mu.abs() / sigma) <= threshold] = 0.0
-    return threshold
+    if not isinstance(n_data, int) or isinstance(n_data, bool) or n_data < 1:
+        raise ValueError(f"n_data must be a positive int (the training-set size), got {n_data!r}")
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+    if kl not in ("mc", "closed"):
+        raise ValueError(f"kl must be 'mc' or 'closed', got {kl!r}")
+    weight = float(kl_weight()) if callable(kl_weight) else float(kl_weight)
+    scale = n_data / x.shape[0]
+    log_lik = surprise = 0.0
+    for _ in range(n_samples):
+        log_lik = log_lik + model.log_likelihood(model(x, generator), y).sum() * scale
+        surprise = surprise + (-model.kl() if kl == "closed" else model.log_p() - model.log_q())
+    log_lik, surprise = log_lik / n_samples, surprise / n_samples
+    elbo = log_lik + weight * surprise
+    return {
+        "loss": -elbo / n_data,
+        "F": elbo,
+        "log_lik": log_lik,
+        "surprise": surprise,
+        "nll": -log_lik / n_data,
+    }

@@ -4,39 +4,29 @@ mode, or a Bayesian network's mean network)."""
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
-from .bbb import BayesianLinear, mean_network
+from .bbb import BayesianMLP, mean_network, sampling_mode
 
 
-@contextlib.contextmanager
 def sampling_network(model: nn.Module):
-    """Evaluate with every Bayesian layer sampling its weights, in eval mode (so a plain
-    network's dropout is off); restores the layers' flags and the model's mode, also after an error."""
-    layers = [m for m in model.modules() if isinstance(m, BayesianLinear)]
-    sampling = [layer.sample for layer in layers]
-    was_training = model.training
-    for layer in layers:
-        layer.sample = True
-    model.eval()
-    try:
-        yield model
-    finally:
-        for layer, s in zip(layers, sampling):
-            layer.sample = s
-        model.train(was_training)
+    """Context manager: every Bayesian layer samples its weights, the model is in eval mode (so a
+    plain network's dropout is off); the flags and the mode are restored on leaving, also after an
+    error (:func:`probdl.bbb.sampling_mode` with ``sample=True``)."""
+    return sampling_mode(model, True)
 
 
-def _moments(model: nn.Module, xb: torch.Tensor, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _moments(
+    model: nn.Module, xb: torch.Tensor, n_samples: int, generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and variance over ``n_samples`` forward passes, accumulated as deviations from the
     first draw (the shifted-data algorithm): accurate, and exactly zero variance for a
     deterministic network."""
     s1 = s2 = shift = 0.0
+    kw = {"generator": generator} if generator is not None and isinstance(model, BayesianMLP) else {}
     for i in range(n_samples):
-        out = model(xb)
+        out = model(xb, **kw)
         if getattr(model, "likelihood", "gaussian") == "categorical":
             out = torch.softmax(out, dim=-1)
         out = out.double()
@@ -50,32 +40,43 @@ def _moments(model: nn.Module, xb: torch.Tensor, n_samples: int) -> tuple[torch.
 
 @torch.no_grad()
 def predictive(
-    model: nn.Module, x: torch.Tensor, n_samples: int = 100, *, batch_size: int | None = None
+    model: nn.Module,
+    x: torch.Tensor,
+    n_samples: int = 100,
+    *,
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Monte Carlo predictive mean and variance over ``n_samples`` weight samples.
 
     Regression (``likelihood="gaussian"``): mean and variance of the network's output f(x; w)
     (the epistemic part; add ``model.noise_std**2`` for the full predictive variance).
     Classification: mean and variance of the class probabilities softmax(f(x; w)).
-    A plain network in eval mode is deterministic: its variance is zero.
+    A plain network in eval mode is deterministic: its variance is zero. ``generator`` draws a
+    Bayesian network's weight noise (default: torch's global generator).
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     chunks = [x] if batch_size is None else list(torch.split(x, batch_size))
     with sampling_network(model):
-        parts = [_moments(model, xb, n_samples) for xb in chunks]
+        parts = [_moments(model, xb, n_samples, generator) for xb in chunks]
     return torch.cat([m for m, _ in parts]), torch.cat([v for _, v in parts])
 
 
 @torch.no_grad()
 def error_rate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_samples: int = 0, batch_size: int = 5000
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_samples: int = 0,
+    batch_size: int = 5000,
+    generator: torch.Generator | None = None,
 ) -> float:
     """Test error in percent. ``n_samples=0``: the mean network (a Bayesian network with w = mu,
     a plain network in eval mode); otherwise the argmax of the Monte Carlo predictive
     probabilities averaged over ``n_samples`` weight samples."""
     if n_samples > 0:
-        probs = predictive(model, x, n_samples, batch_size=batch_size)[0]
+        probs = predictive(model, x, n_samples, batch_size=batch_size, generator=generator)[0]
         return 100.0 * (probs.argmax(-1) != y).float().mean().item()
     with mean_network(model):
         wrong = sum(

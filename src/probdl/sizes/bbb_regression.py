@@ -14,6 +14,13 @@ BOOK = dict(
     snapshots=4,
     snapshot_samples=100,
     n_pred_samples=1000,
+    n_mc=200_000,  # draws of the data for the Monte Carlo checks of E[y|x] and of the noise's sd
+    noise_bins=25,  # bins of x in [0, 0.5] for the residual sd
+    n_grad_draws=200,  # noise draws for the comparison of the two gradient estimators
+    # targets
+    mc_z=4.0,  # Monte Carlo checks pass within this many standard errors
+    grad_far_max=0.05,  # fraction of gradient elements whose two estimators differ by > 3 standard errors
+    sd_ratio_min=2.0,  # predictive sd for x in (0.8, 1] over that inside the training range
 )
 
 SMOKE = dict(
@@ -23,6 +30,9 @@ SMOKE = dict(
     snapshots=2,
     snapshot_samples=20,
     n_pred_samples=50,
+    n_mc=20_000,
+    n_grad_draws=30,
+    sd_ratio_min=1.0,
 )
 
 PAPER = dict(
