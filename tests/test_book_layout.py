@@ -84,3 +84,9 @@ def test_every_chapter_has_the_colab_cell_of_the_configured_repository():
         [sys.executable, str(ROOT / "tools" / "colab_cell.py"), "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bibliography_keys_are_unique():
+    keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), re.M)
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    assert not dupes, f"references.bib defines these keys twice: {dupes}"
