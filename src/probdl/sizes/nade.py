@@ -29,10 +29,11 @@ BOOK = dict(
     nll_static=(85.0, 100.0),
     nll_threshold=(60.0, 80.0),  # thresholded digits are easier (71.5 after a few epochs)
     margin_over_independent=5.0,  # NADE must beat independent pixels by at least this many nats
-    leak_n_train=10_000,  # the deliberately wrong model of the check: trained on this many images
-    leak_hidden=500,
-    leak_epochs=1,
-    leak_lr=0.01,
+    # the deliberately wrong model that the lower bound must reject: the trained NADE with its
+    # hidden layer also seeing x_d (LeakyNADE), trained further on this many images
+    leak_n_train=10_000,
+    leak_epochs=2,
+    leak_lr=0.002,
     mob_components=100,
     em_iterations=20,
     fvsbn_epochs=10,  # with early stopping on the validation NLL (patience 2)
@@ -59,12 +60,13 @@ SMOKE = dict(
     eval_every=4,
     # a few hundred images and seconds of training: far from the book's numbers; the upper
     # bound is the margin over independent pixels
-    nll_static=(120.0, 400.0),
-    nll_threshold=(80.0, 400.0),
+    # a 16-unit NADE trained for 48 steps on 400 images stays about 30 nats below independent
+    # pixels (217.5 and 174.0 nats, seed 0); the leaky model falls to about 158
+    nll_static=(180.0, 400.0),
+    nll_threshold=(130.0, 400.0),
     leak_n_train=400,
-    leak_hidden=100,
-    leak_epochs=5,
-    leak_lr=0.03,
+    leak_epochs=20,
+    leak_lr=0.01,
     mob_components=5,
     em_iterations=5,
     fvsbn_epochs=2,
