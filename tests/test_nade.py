@@ -4,28 +4,21 @@ import itertools
 
 import pytest
 import torch
-from torch.nn import functional as F
 
-from probdl.baselines import FVSBN, MixtureOfBernoullis, fvsbn_objective
-from probdl.nade import NADE, NADELogProb, evaluate_nll, nade_objective, nade_sweep
+from probdl.baselines import FVSBN, MixtureOfBernoullis, fvsbn_objective, independent_nll
+from probdl.nade import (
+    NADE,
+    LeakyNADE,
+    NADELogProb,
+    evaluate_nll,
+    log_prob_reference,
+    nade_objective,
+    nade_sweep,
+)
 
 
 def all_binary(d, dtype=torch.float64):
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)), dtype=dtype)
-
-
-def loop_log_prob(model, x):
-    """The chain rule with plain loops: h_d = sigma(c + W[:, :d] x[:d]), one d at a time."""
-    W, c, V, b = model.W, model.c, model.V, model.b
-    out = []
-    for xi in x:
-        total = 0.0
-        for d in range(len(xi)):
-            h = torch.sigmoid(c + W[:, :d] @ xi[:d])
-            p = torch.sigmoid(b[d] + V[d] @ h)
-            total = total + (torch.log(p) if xi[d] == 1 else torch.log1p(-p))
-        out.append(total)
-    return torch.stack(out)
 
 
 def random_nade(d, h, seed=0, dtype=torch.float64, block=16):
@@ -44,16 +37,57 @@ def random_binary(n, d, seed=1, dtype=torch.float64):
 
 def test_normalised_over_all_binary_vectors():
     m = random_nade(10, 6)
-    logp = m.log_prob(all_binary(10))
-    assert torch.exp(torch.logsumexp(logp, 0)).item() == pytest.approx(1.0, abs=1e-10)
+    x = all_binary(10)
+    with torch.no_grad():
+        for logp in (m.log_prob(x), log_prob_reference(m, x)):
+            assert torch.exp(torch.logsumexp(logp, 0)).item() == pytest.approx(1.0, abs=1e-10)
+
+
+def test_reference_is_the_chain_rule_of_the_conditionals():
+    """Algorithm 1 (the reference) against eq. h_d = sigmoid(c + W[:, :d] x[:d]) per example."""
+    m = random_nade(9, 5)
+    x = random_binary(4, 9)
+    with torch.no_grad():
+        ref = log_prob_reference(m, x)
+        for xi, r in zip(x, ref):
+            total = 0.0
+            for d in range(9):
+                p = torch.sigmoid(m.b[d] + m.V[d] @ torch.sigmoid(m.c + m.W[:, :d] @ xi[:d]))
+                total += (torch.log(p) if xi[d] == 1 else torch.log1p(-p)).item()
+            assert r.item() == pytest.approx(total, abs=1e-10)
 
 
 @pytest.mark.parametrize("d,block", [(10, 16), (10, 4), (13, 16), (24, 8), (24, 1)])
-def test_log_prob_equals_loop_chain_rule(d, block):
+def test_fast_log_prob_equals_reference(d, block):
     m = random_nade(d, 7, block=block)
     x = random_binary(6, d)
     with torch.no_grad():
-        assert torch.allclose(m.log_prob(x), loop_log_prob(m, x), atol=1e-10)
+        assert torch.allclose(m.log_prob(x), log_prob_reference(m, x), atol=1e-10)
+
+
+def test_leaky_nade_is_not_normalised():
+    """The deliberately wrong model: h_d sees x_d, and p no longer sums to one."""
+    m = random_nade(10, 6, block=4)
+    leaky = LeakyNADE(10, 6, block=4).double()
+    leaky.load_state_dict(m.state_dict())
+    x = all_binary(10)
+    # the leak written plainly: a (batch, D, H) cumulative sum that includes W[:, d] x_d
+    a = leaky.c + torch.cumsum(x[:, :, None] * leaky.W.t(), 1)
+    logits = (torch.sigmoid(a) * leaky.V).sum(-1) + leaky.b
+    ref = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    weights = torch.randn(len(x), dtype=torch.float64)
+    (ref * weights).sum().backward()
+    ref_grads = [p.grad.clone() for p in leaky.parameters()]
+    leaky.zero_grad()
+    logp = leaky.log_prob(x)
+    (logp * weights).sum().backward()
+    assert torch.allclose(logp, ref, atol=1e-10)
+    for g, r in zip((p.grad for p in leaky.parameters()), ref_grads):
+        assert torch.allclose(g, r, atol=1e-9)
+    total = torch.logsumexp(logp.detach(), 0).exp().item()
+    assert abs(total - 1) > 1e-2, total
+    with pytest.raises(NotImplementedError):
+        leaky.sample(3)
 
 
 def test_conditionals_equal_loop_probabilities():
@@ -80,25 +114,23 @@ def test_float32_mnist_size_matches_float64():
     assert torch.allclose(m.log_prob(x).double(), m64.log_prob(x.double()), rtol=1e-5)
 
 
-def _naive_grads(m, x, weights):
-    ps = [p.detach().clone().requires_grad_() for p in (m.W, m.c, m.V, m.b)]
-    W, c, V, b = ps
-    xw = x[:, :, None] * W.t()[None]  # (B, D, H), the cumsum reference
-    h = torch.sigmoid(c + torch.cumsum(xw, 1) - xw)
-    logits = (h * V).sum(-1) + b
-    logp = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+def _reference_grads(m, x, weights):
+    """log p and the gradients of sum_b weights_b log p(x_b) by autograd through the reference."""
+    ref = NADE(m.n_visible, m.n_hidden).to(m.W.dtype)
+    ref.load_state_dict(m.state_dict())
+    logp = log_prob_reference(ref, x)
     (logp * weights).sum().backward()
-    return logp.detach(), [p.grad for p in ps]
+    return logp.detach(), [p.grad for p in (ref.W, ref.c, ref.V, ref.b)]
 
 
 @pytest.mark.parametrize("uniform", [True, False])
-def test_gradients_equal_autograd_through_naive(uniform):
+def test_gradients_equal_autograd_through_reference(uniform):
     m = random_nade(20, 9, block=8)
     x = random_binary(7, 20)
     weights = (
         torch.full((7,), -1 / 7, dtype=torch.float64) if uniform else torch.randn(7, dtype=torch.float64)
     )
-    ref_logp, ref = _naive_grads(m, x, weights)
+    ref_logp, ref = _reference_grads(m, x, weights)
     m.zero_grad()
     logp = m.log_prob(x)
     (logp * weights).sum().backward()
@@ -252,9 +284,42 @@ def test_large_batches_are_swept_in_parts(workers):
             p.mul_(0.3)
     x = random_binary(300, 20)  # more than one part of 128
     weights = torch.randn(300, dtype=torch.float64)
-    ref_logp, ref = _naive_grads(m, x, weights)
+    ref_logp, ref = _reference_grads(m, x, weights)
     W, c, V, b = (p.detach() for p in (m.W, m.c, m.V, m.b))
     logp, grads = nade_sweep(x, W, c, V, b, weights=weights, block=4, workers=workers)
     assert torch.allclose(logp, ref_logp, atol=1e-10)
     for name, g, r in zip("WcVb", grads, ref):
         assert torch.allclose(g, r, atol=1e-9), f"gradient of {name} differs"
+
+
+def test_parallel_sweep_leaves_torch_threads_alone():
+    m = random_nade(20, 6, block=4)
+    x = random_binary(64, 20)
+    W, c, V, b = (p.detach() for p in (m.W, m.c, m.V, m.b))
+    before = torch.get_num_threads()
+    one, _ = nade_sweep(x, W, c, V, b, workers=1)
+    two, _ = nade_sweep(x, W, c, V, b, workers=2)
+    assert torch.get_num_threads() == before
+    assert torch.allclose(one, two, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_evaluate_nll_restores_the_mode_also_after_an_error(mode):
+    m = NADE(10, 3).train(mode == "train")
+    with pytest.raises(ValueError, match="0 or 1"):
+        evaluate_nll(m, torch.full((4, 10), 0.5))
+    assert m.training == (mode == "train")
+    evaluate_nll(m, random_binary(4, 10, dtype=torch.float32))
+    assert m.training == (mode == "train")
+
+
+def test_independent_nll_matches_torch_distributions():
+    from torch.distributions import Bernoulli, Independent
+
+    x_train = random_binary(50, 12, seed=3)
+    x_test = random_binary(20, 12, seed=4)
+    m = x_train.mean(0).clamp(1e-2, 1 - 1e-2)
+    ref = -Independent(Bernoulli(probs=m), 1).log_prob(x_test).mean().item()
+    assert independent_nll(x_train, x_test) == pytest.approx(ref, rel=1e-10)
+    with pytest.raises(ValueError, match="12 visible units"):
+        independent_nll(x_train, x_test[:, :5])

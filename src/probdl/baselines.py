@@ -1,5 +1,7 @@
-"""The two baselines of NADE's Table 1 that the chapter trains itself.
+"""The baselines that NADE is compared with: independent pixels and the two models of NADE's
+Table 1 that the chapter trains itself.
 
+* :func:`independent_nll`: every pixel an independent Bernoulli with the training mean.
 * :class:`MixtureOfBernoullis`: p(x) = sum_k pi_k prod_d mu_kd^x_d (1 - mu_kd)^(1 - x_d), fitted
   by expectation-maximisation (:meth:`MixtureOfBernoullis.fit_em`), with a symmetric Beta prior
   on the means so that no pixel probability is exactly 0 or 1.
@@ -8,7 +10,7 @@
   (:func:`fvsbn_objective`, with an optional L2 penalty); its D(D-1)/2 weights make all D
   conditionals one masked matrix product.
 
-Both have an exact ``log_prob(x)`` in nats, so test NLLs are exact, like NADE's.
+All three have an exact likelihood in nats, so their test NLLs are exact, like NADE's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch.nn import functional as F
 
 from .data import check_binary
 
-__all__ = ["MixtureOfBernoullis", "FVSBN", "fvsbn_objective"]
+__all__ = ["MixtureOfBernoullis", "FVSBN", "fvsbn_objective", "independent_nll"]
 
 
 class MixtureOfBernoullis(nn.Module):
@@ -145,3 +147,14 @@ def fvsbn_objective(model: FVSBN, x: torch.Tensor, *_, l2: float = 0.0):
     nll = -model.log_prob(x).mean()
     loss = nll + l2 * (model.W * model.mask).pow(2).sum() if l2 else nll
     return {"loss": loss, "nll": nll.detach()}
+
+
+def independent_nll(x_train: torch.Tensor, x_test: torch.Tensor, eps: float = 1e-2) -> float:
+    """The test NLL (nats per example) of the simplest baseline, independent pixels:
+    p(x) = prod_d m_d^x_d (1 - m_d)^(1 - x_d) with m the pixel means of ``x_train`` clamped to
+    [eps, 1 - eps] (so that no test pixel has probability 0)."""
+    x_train = check_binary(x_train, None, "independent_nll")
+    x_test = check_binary(x_test, x_train.shape[1], "independent_nll")
+    m = x_train.double().mean(0).clamp(eps, 1 - eps)
+    x_test = x_test.double()
+    return -(x_test * m.log() + (1 - x_test) * (-m).log1p()).sum(1).mean().item()
