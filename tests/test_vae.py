@@ -2,6 +2,7 @@
 importance-weighted estimate against quadrature and a closed-form evidence, reparameterized
 gradients against autograd), shapes, determinism and error messages."""
 
+import functools
 import math
 
 import pytest
@@ -40,7 +41,7 @@ def test_architecture_and_shapes():
     assert "784-400-20" in repr(one)
     x = _binary(7, 784).float()
     assert m.elbo(x).shape == (7,)
-    assert m.log_likelihood(x, 3).shape == (7,)
+    assert m.log_marginal(x, 3).shape == (7,)
     assert m.log_weights(x, 5).shape == (5, 7)
     assert m.reconstruct(x).shape == x.shape
     r = m.reconstruct(x)
@@ -105,7 +106,7 @@ def test_importance_estimate_converges_to_quadrature_and_increases_with_k():
     x = _binary(3, 30, seed=2).double()
     exact = _quadrature_log_px(m, x)
     g = torch.Generator().manual_seed(0)
-    big = m.log_likelihood(x, 20_000, generator=g)
+    big = m.log_marginal(x, 20_000, generator=g)
     torch.testing.assert_close(big, exact, atol=1e-2, rtol=0)
     # On average the estimate is non-decreasing in K (Burda et al. 2016, Theorem 1) and <= log p(x):
     # disjoint groups of k weights out of one large draw
@@ -170,19 +171,64 @@ def test_objective_terms_and_training_moves_the_elbo():
     x = _binary(128, 20, seed=4)
     x[:, :10] = x[:, 10:]  # structure to learn
     m = vae.VAE(20, 32, 4)
-    terms = vae.objective(m, x[:8])
+    terms = vae.elbo_objective(m, x[:8])
     torch.testing.assert_close(terms["loss"], -terms["elbo"])
     torch.testing.assert_close(terms["kl_mc"], -terms["surprise"])
     before = vae.evaluate(m, x)
-    hist = fit(m, vae.objective, x, epochs=40, batch_size=32, lr=1e-2, progress=False)
+    hist = fit(m, vae.elbo_objective, x, epochs=40, batch_size=32, lr=1e-2, progress=False)
     after = vae.evaluate(m, x)
     assert after > before + 1, (before, after)  # the sign-flipped loss goes down
     assert set(hist.names()) >= {"elbo", "log_px_z", "surprise", "kl", "kl_mc"}
-    iw = vae.make_objective(k=4, iwae=True)
-    out = iw(m, x[:8])
+    iw = functools.partial(vae.iwae_objective, k=4)
+    m.zero_grad()
+    out = iw(m, x[:8], torch.zeros(8))  # extra batch tensors (labels) are ignored
     out["loss"].backward()
     assert all(p.grad is not None for p in m.parameters())
-    assert vae.make_objective() is vae.objective
+    # it is the k-sample bound with the same noise
+    with torch.no_grad():
+        torch.manual_seed(7)
+        objective = vae.iwae_objective(m, x, k=4)["bound"]
+        torch.manual_seed(7)
+        bound = log_mean_exp(m.log_weights(x, 4), 0).mean()
+    torch.testing.assert_close(objective, bound)
+    # and with k = 4 it lies above the k = 1 bound on average (Burda et al. 2016, Theorem 1)
+    with torch.no_grad():
+        k1 = torch.stack([vae.iwae_objective(m, x, k=1)["bound"] for _ in range(200)])
+        k4 = torch.stack([vae.iwae_objective(m, x, k=4)["bound"] for _ in range(200)])
+    se = ((k1.var() + k4.var()) / 200).sqrt()
+    assert k4.mean() > k1.mean() + 2 * se, (k1.mean(), k4.mean(), se)
+    torch.testing.assert_close(out["loss"], -out["bound"])
+
+
+def test_q_is_the_encoders_gaussian():
+    m = _small()
+    x = _binary(5, 6).double()
+    q = m.q(x)
+    mu, sigma = m.encode(x)
+    assert q.batch_shape == (5,) and q.event_shape == (3,)
+    torch.testing.assert_close(q.mean, mu)
+    torch.testing.assert_close(q.stddev, sigma)
+    torch.testing.assert_close(
+        torch.distributions.kl_divergence(q, m.prior()), m.terms(x)["kl"], msg="KL(q || prior)"
+    )
+
+
+def test_active_units_counts_the_dimensions_whose_mean_depends_on_x():
+    m = _small(n_visible=20, n_hidden=16, n_latent=6, seed=3)
+    x = _binary(400, 20, seed=3).double()
+    head = m.encoder[-1]  # rows 0..5: mu, rows 6..11: log sigma^2
+    with torch.no_grad():
+        head.weight[:2].zero_()  # mu_0 and mu_1 no longer depend on x: inactive
+        head.weight[2:6].mul_(20.0)  # the others vary a lot with x
+    n, activity = vae.active_units(m, x)
+    mu = m.encode(x)[0].detach()
+    torch.testing.assert_close(activity, mu.var(0))
+    assert activity[:2].max() < 1e-20 and activity[2:].min() > 0.01, activity
+    assert n == 4
+    # the threshold is what decides: above every activity, nothing is active
+    assert vae.active_units(m, x, threshold=float(activity.max()) * 2)[0] == 0
+    with pytest.raises(ValueError, match="threshold"):
+        vae.active_units(m, x, threshold=0.0)
 
 
 def test_determinism_with_a_seed():
@@ -191,12 +237,12 @@ def test_determinism_with_a_seed():
     for _ in range(2):
         config.seed_everything(123)
         m = vae.VAE(784, 50, 5)
-        res.append((m.elbo(x), m.log_likelihood(x, 7), m.sample(2)))
+        res.append((m.elbo(x), m.log_marginal(x, 7), m.sample(2)))
     for a, b in zip(*res):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     m = vae.VAE(784, 50, 5)
-    a = m.log_likelihood(x, 7, generator=torch.Generator().manual_seed(1))
-    b = m.log_likelihood(x, 7, generator=torch.Generator().manual_seed(1))
+    a = m.log_marginal(x, 7, generator=torch.Generator().manual_seed(1))
+    b = m.log_marginal(x, 7, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -206,7 +252,7 @@ def test_errors():
     with pytest.raises(ValueError, match="binary"):
         m.elbo(grey)
     with pytest.raises(ValueError, match="binary"):
-        m.log_likelihood(grey, 10)
+        m.log_marginal(grey, 10)
     with pytest.raises(ValueError, match="shape"):
         m.elbo(torch.zeros(784))
     with pytest.raises(ValueError, match="n_visible=784"):
@@ -216,13 +262,15 @@ def test_errors():
     x = torch.zeros(3, 784)
     for k in (0, -1, 2.5):
         with pytest.raises(ValueError, match="K must be an int >= 1"):
-            m.log_likelihood(x, k)
+            m.log_marginal(x, k)
     with pytest.raises(ValueError, match="K must be"):
         m.iwae_bound(x, 0)
     with pytest.raises(ValueError, match="K must be"):
-        vae.make_objective(k=0, iwae=True)
-    with pytest.raises(ValueError, match="iwae=True"):
-        vae.make_objective(k=5)
+        vae.iwae_objective(m, x, k=0)
+    with pytest.raises(TypeError):
+        vae.iwae_objective(m, x)  # k has no default: bind it with functools.partial
+    with pytest.raises(ValueError, match="at least 2 images"):
+        vae.active_units(m, x[:1])
     with pytest.raises(ValueError, match="positive int"):
         vae.VAE(784, 200, 0)
     with pytest.raises(ValueError, match="positive int"):

@@ -3,17 +3,17 @@
 Kingma & Welling (2014); Rezende, Mohamed & Wierstra (2014); the importance-weighted bound of
 Burda, Grosse & Salakhutdinov (2016). The chapter ``book/06_vae.ipynb`` derives every piece.
 
-* :class:`VAE`: an MLP encoder x -> (mu(x), sigma(x)) of a diagonal Gaussian q(z|x), a prior
-  N(0, I), and an MLP decoder z -> Bernoulli logits of p(x|z); ``elbo``, ``terms`` (the
+* :class:`VAE`: an MLP encoder x -> (mu(x), sigma(x)) of a diagonal Gaussian ``q(x)`` = q(z|x),
+  a prior N(0, I), and an MLP decoder z -> Bernoulli logits of p(x|z); ``terms`` (the
   likelihood, the surprise log p(z) - log q(z|x), the analytic KL and its Monte Carlo estimate),
-  ``log_weights`` / ``log_likelihood`` (the importance-sampled estimate of log p(x) with K
-  samples), ``iwae_bound`` (the same, differentiable, to train on), ``sample``, ``reconstruct``.
-* :func:`objective` / :func:`make_objective`: what :func:`probdl.train.fit` minimises, with the
-  terms the exercise plots.
+  ``elbo``, ``log_weights`` and ``log_marginal`` (the importance-sampled estimate of log p(x)
+  with K samples), ``iwae_bound`` (the same, differentiable, to train on), ``sample``,
+  ``reconstruct``.
+* :func:`elbo_objective` / :func:`iwae_objective`: what :func:`probdl.train.fit` minimises, with
+  the terms the chapter plots (bind ``k`` of the second with ``functools.partial``).
+* :func:`active_units`: the latent dimensions the encoder uses, Cov_x(E_q[z_j]) > 0.01.
 * :func:`linear_decoder_gradients`: the reparameterized gradients in closed form for a linear
   Bernoulli decoder, to check autograd against.
-* :class:`LinearGaussian`: a linear-Gaussian latent model whose evidence and posterior are known
-  in closed form (the tests check the importance-weighted estimate against it).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class VAE(nn.Module):
         mu, log_var = h.chunk(2, dim=-1)
         return mu, torch.exp(0.5 * log_var)
 
-    def posterior(self, x: torch.Tensor) -> Independent:
+    def q(self, x: torch.Tensor) -> Independent:
         """The encoding distribution q(z|x) as a ``torch.distributions`` object (batch shape (batch,))."""
         mu, sigma = self.encode(check_binary(x, self.n_visible, "the VAE"))
         return Independent(Normal(mu, sigma, validate_args=False), 1)
@@ -153,11 +153,11 @@ class VAE(nn.Module):
 
     def iwae_bound(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(batch,) the importance-weighted bound log (1/k) sum_i w_i (differentiable; k = 1 is the
-        ELBO with the Monte Carlo KL). Train on it with ``make_objective(k=..., iwae=True)``."""
+        ELBO with the Monte Carlo KL). Train on it with ``partial(iwae_objective, k=...)``."""
         return log_mean_exp(self.log_weights(x, k, generator=generator), dim=0)
 
     @torch.no_grad()
-    def log_likelihood(
+    def log_marginal(
         self, x: torch.Tensor, k: int = 1000, batch_size: int = 1000, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """(batch,) importance-sampled estimates of log p(x) in nats with ``k`` samples from q(z|x)
@@ -179,7 +179,9 @@ class VAE(nn.Module):
 
     # --- pictures --------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, binary: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, *, binary: bool = False
+    ) -> torch.Tensor:
         """``n`` draws z ~ p(z) decoded: pixel probabilities sigmoid(eta(z)) (the usual picture) or,
         with ``binary=True``, a Bernoulli draw of x ~ p(x|z). Shape (n, n_visible)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -199,11 +201,11 @@ class VAE(nn.Module):
 # --- what fit() minimises ------------------------------------------------------------------
 
 
-def objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
-    """The negative ELBO (analytic KL), averaged over the minibatch, with the terms the exercise
-    plots: ``elbo`` (the estimate of F), ``log_px_z``, ``surprise`` = log p(z) - log q(z|x),
-    ``kl`` (analytic) and ``kl_mc`` = -surprise (its Monte Carlo estimate). Extra batch tensors
-    (labels) are ignored."""
+def elbo_objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
+    """The negative ELBO (analytic KL), averaged over the minibatch, with the terms the chapter
+    plots: ``elbo`` (the estimate of F per example), ``log_px_z``, ``surprise`` = log p(z) -
+    log q(z|x), ``kl`` (analytic) and ``kl_mc`` = -surprise (its Monte Carlo estimate). Extra
+    batch tensors (labels) are ignored."""
     t = model.terms(x)
     elbo = t["elbo"].mean()
     return {
@@ -216,22 +218,12 @@ def objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
     }
 
 
-def make_objective(k: int = 1, iwae: bool = False):
-    """``k = 1, iwae = False``: :func:`objective`. ``iwae = True``: minimise the negative
-    importance-weighted bound with ``k`` samples (Burda et al. 2016); ``elbo`` then records
-    that bound."""
-    _check_k(k)
-    if not iwae:
-        if k != 1:
-            raise ValueError("k > 1 samples are used by the IWAE bound; pass iwae=True")
-        return objective
-
-    def iwae_objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
-        bound = model.iwae_bound(x, k).mean()
-        return {"loss": -bound, "elbo": bound}
-
-    iwae_objective.__name__ = f"iwae_objective_k{k}"
-    return iwae_objective
+def iwae_objective(model: VAE, x: torch.Tensor, *rest, k: int) -> dict[str, torch.Tensor]:
+    """The negative importance-weighted bound with ``k`` samples per example (Burda et al. 2016),
+    averaged over the minibatch; ``bound`` records the bound. ``k = 1`` is the ELBO with the
+    Monte Carlo KL. Bind ``k`` for :func:`probdl.train.fit`: ``partial(iwae_objective, k=5)``."""
+    bound = model.iwae_bound(x, _check_k(k)).mean()
+    return {"loss": -bound, "bound": bound}
 
 
 def evaluate(
@@ -245,7 +237,7 @@ def evaluate(
             return float(
                 torch.cat([model.elbo(xb, generator=generator) for xb in x.split(batch_size)]).mean()
             )
-        return float(model.log_likelihood(x, k, batch_size=batch_size, generator=generator).mean())
+        return float(model.log_marginal(x, k, batch_size=batch_size, generator=generator).mean())
 
 
 def estimates_by_k(log_w: torch.Tensor, ks: Sequence[int]) -> dict[int, torch.Tensor]:
@@ -260,6 +252,24 @@ def estimates_by_k(log_w: torch.Tensor, ks: Sequence[int]) -> dict[int, torch.Te
             raise ValueError(f"k={k} does not divide the K={K} log-weights")
         out[k] = log_mean_exp(log_w.reshape(K // k, k, -1), dim=1).mean(0)
     return out
+
+
+@torch.no_grad()
+def active_units(
+    model: VAE, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000
+) -> tuple[int, torch.Tensor]:
+    """The number of active latent units and the activity of each, A_j = Cov_x(E_q[z_j]) =
+    the variance over the images ``x`` of the posterior mean mu_j(x) (Burda et al. 2016, their
+    threshold 0.01). An inactive unit's posterior mean ignores the image: the decoder cannot read
+    anything from it. Returns (count, activities of shape (n_latent,))."""
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+    x = check_binary(x, model.n_visible, "the VAE")
+    if len(x) < 2:
+        raise ValueError("active_units needs at least 2 images to measure a variance over x")
+    mu = torch.cat([model.encode(xb)[0] for xb in x.split(batch_size)])
+    activity = mu.var(dim=0, unbiased=True)
+    return int((activity > threshold).sum()), activity
 
 
 # --- the IWAE paper's schedule ----------------------------------------------------------
