@@ -58,9 +58,9 @@ def test_parzen_sigma_selection_picks_the_true_bandwidth():
 def test_parzen_errors():
     with pytest.raises(ValueError, match="same d"):
         gan.parzen_log_likelihood(torch.zeros(3, 2), torch.zeros(3, 4), 0.1)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="every one positive"):
         gan.parzen_log_likelihood(torch.zeros(3, 2), torch.zeros(3, 2), 0.0)
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match="at least one bandwidth"):
         gan.select_parzen_sigma(torch.zeros(3, 2), torch.zeros(3, 2), [])
 
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import config
-from .train import History, minibatches
+from .train import History, _progress_bar, minibatches
 
 
 def _mlp(sizes: Sequence[int], activation: Callable[[], nn.Module], dropout: float = 0.0) -> nn.Sequential:
@@ -182,12 +182,15 @@ def train_gan(
     callback: Callable[[GAN, int], None] | None = None,
     callback_every: int | None = None,
     generator: torch.Generator | None = None,
+    progress: bool | None = None,
+    desc: str | None = None,
 ) -> History:
     """Algorithm 1 of Goodfellow et al. (2014) with Adam: for every generator step, ``k``
     discriminator steps, each on a fresh minibatch of ``x`` and of noise; one "epoch" is one pass
     of the discriminator over ``x``. Records per generator step ``d_loss``, ``value`` (V on the
     last minibatch), ``d_real``, ``d_fake`` and ``g_loss`` in a :class:`probdl.train.History`;
-    calls ``callback(gan, step)`` every ``callback_every`` generator steps."""
+    calls ``callback(gan, step)`` every ``callback_every`` generator steps. ``progress``: a text
+    progress bar over the discriminator steps (default: as :func:`probdl.train.fit`)."""
     if k < 1:
         raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {k}")
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
@@ -195,8 +198,9 @@ def train_gan(
     batch_size = min(batch_size, len(x))
     total_d = max(k, round(epochs * math.ceil(len(x) / batch_size)))
     history, step, d_steps, epoch = History(), 0, 0, 0
+    bar = _progress_bar(total_d, desc, not config.quiet() if progress is None else progress)
     gan.train()
-    with config.torch_threads(config.threads_for(gan)):
+    with bar, config.torch_threads(config.threads_for(gan)):
         while d_steps < total_d:
             for (xb,) in minibatches((x,), batch_size, generator=generator):
                 d_terms = discriminator_objective(gan, xb, generator)
@@ -204,6 +208,7 @@ def train_gan(
                 d_terms["loss"].backward()
                 opt_d.step()
                 d_steps += 1
+                bar.update(1)
                 if d_steps % k:
                     continue
                 g_terms = generator_objective(gan, batch_size, saturating, generator)
@@ -289,28 +294,36 @@ def mode_coverage(
 # --- scores of samples --------------------------------------------------------------------------
 
 
+def _parzen(samples: torch.Tensor, x: torch.Tensor, sigmas: Sequence[float], batch_size: int) -> torch.Tensor:
+    """Mean Parzen log-likelihood of the rows of ``x`` for every bandwidth in ``sigmas`` (float64);
+    the squared distances of each block of ``x`` to all samples are computed once."""
+    if samples.dim() != 2 or x.dim() != 2 or samples.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"samples and x must be (n, d) and (m, d) with the same d; got {tuple(samples.shape)} "
+            f"and {tuple(x.shape)}"
+        )
+    if len(sigmas) == 0 or not all(s > 0 for s in sigmas):
+        raise ValueError(f"give at least one bandwidth, every one positive; got {list(sigmas)}")
+    s = samples.double()
+    n, d = s.shape
+    sig = torch.tensor([float(v) for v in sigmas], dtype=torch.float64, device=s.device)
+    const = -math.log(n) - 0.5 * d * torch.log(2 * math.pi * sig**2)  # (n_sigmas,)
+    s_sq = (s**2).sum(1)
+    total = torch.zeros(len(sig), dtype=torch.float64, device=s.device)
+    for xb in x.double().to(s.device).split(batch_size):
+        sq = ((xb**2).sum(1, keepdim=True) + s_sq - 2 * xb @ s.T).clamp_min(0)  # (b, n)
+        for j, v in enumerate(sig):
+            total[j] += (torch.logsumexp(-sq / (2 * v**2), dim=1) + const[j]).sum()
+    return total / len(x)
+
+
 def parzen_log_likelihood(
     samples: torch.Tensor, x: torch.Tensor, sigma: float, batch_size: int = 100
 ) -> torch.Tensor:
     """The mean over the rows of ``x`` of log p_hat(x), where p_hat = (1/n) sum_i N(x; s_i,
     sigma^2 I) is the Gaussian kernel density estimate on the n rows of ``samples``; computed in
     float64, ``batch_size`` rows of ``x`` at a time, with log-sum-exp. Returns a 0-d tensor."""
-    if samples.dim() != 2 or x.dim() != 2 or samples.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"samples and x must be (n, d) and (m, d) with the same d; got {tuple(samples.shape)} "
-            f"and {tuple(x.shape)}"
-        )
-    if not sigma > 0:
-        raise ValueError(f"the bandwidth sigma must be positive, got {sigma}")
-    s = samples.double()
-    n, d = s.shape
-    s_sq = (s**2).sum(1)
-    const = -math.log(n) - 0.5 * d * math.log(2 * math.pi * sigma**2)
-    total = torch.zeros((), dtype=torch.float64, device=s.device)
-    for xb in x.double().to(s.device).split(batch_size):
-        sq = ((xb**2).sum(1, keepdim=True) + s_sq - 2 * xb @ s.T).clamp_min(0)
-        total += (torch.logsumexp(-sq / (2 * sigma**2), dim=1) + const).sum()
-    return total / len(x)
+    return _parzen(samples, x, [sigma], batch_size)[0]
 
 
 def select_parzen_sigma(
@@ -318,9 +331,8 @@ def select_parzen_sigma(
 ) -> tuple[float, dict[float, float]]:
     """The bandwidth of ``sigmas`` with the highest Parzen log-likelihood of ``x_valid`` (the
     paper's procedure), and the score of every candidate."""
-    if len(sigmas) == 0:
-        raise ValueError("give at least one candidate bandwidth")
-    scores = {float(s): float(parzen_log_likelihood(samples, x_valid, s, batch_size)) for s in sigmas}
+    values = _parzen(samples, x_valid, list(sigmas), batch_size)
+    scores = {float(s): float(v) for s, v in zip(sigmas, values)}
     return max(scores, key=scores.get), scores
 
 
