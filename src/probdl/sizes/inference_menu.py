@@ -9,7 +9,7 @@ BOOK = dict(
     gauss_warmup=500,
     gauss_samples=1000,
     gauss_leapfrog=10,
-    energy_steps=(0.2, 0.1, 0.05, 0.025),  # step sizes at a fixed trajectory length of 2
+    energy_steps=(0.1, 0.05, 0.025, 0.0125),  # step sizes at a fixed trajectory length of 2
     energy_slope_tol=0.2,  # |slope - 2| of log |dH| against log step size
     moment_z=4.5,  # moments within this many Monte Carlo standard errors
     # the regression problem of chapter 04
@@ -47,8 +47,8 @@ BOOK = dict(
 
 SMOKE = dict(
     gauss_chains=2,
-    gauss_warmup=100,
-    gauss_samples=150,
+    gauss_warmup=80,
+    gauss_samples=120,
     moment_z=6.0,
     n_train=60,
     n_test=60,
