@@ -57,7 +57,13 @@ def run(method, chains=8, iterations=20, n_leapfrog=10, n_train=500, device="cpu
         if method == "per-chain loop":
             for c in range(chains):
                 mcmc.hmc(
-                    post.log_prob, init[c : c + 1], n_iter, 0, step_size=STEP_SIZE, n_leapfrog=n_leapfrog
+                    post.log_prob,
+                    init[c : c + 1],
+                    n_iter,
+                    0,
+                    step_size=STEP_SIZE,
+                    n_leapfrog=n_leapfrog,
+                    jitter=0.0,
                 )
             return chains * n_iter * n_leapfrog
         import pyro
