@@ -1,0 +1,358 @@
+"""Markov chain Monte Carlo for network posteriors: Hamiltonian Monte Carlo (Duane et al. 1987;
+Neal 2011) with step-size adaptation by dual averaging (Hoffman & Gelman 2014), stochastic
+gradient Langevin dynamics (Welling & Teh 2011), and the diagnostics split-R-hat and effective
+sample size (Gelman et al. 2013; Vehtari et al. 2021).
+
+Every sampler runs several chains as one batch: ``log_prob`` maps a ``(chains, dim)`` tensor to
+``(chains,)`` and the samples come back as ``(n_samples, chains, dim)``. :class:`NetworkPosterior`
+writes a ReLU network's log posterior as a function of one flat weight vector per chain, with
+the chains' forward passes batched into ``torch.baddbmm`` calls.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+LogProb = Callable[[torch.Tensor], torch.Tensor]
+
+
+def value_and_grad(log_prob: LogProb, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log_prob(q)`` (chains,) and its gradient with respect to ``q`` (chains, dim)."""
+    with torch.enable_grad():
+        q = q.detach().requires_grad_(True)
+        lp = log_prob(q)
+        if lp.shape != q.shape[:1]:
+            raise ValueError(
+                f"log_prob must map a (chains, dim) tensor to (chains,); got {tuple(lp.shape)} "
+                f"for input {tuple(q.shape)}"
+            )
+        (grad,) = torch.autograd.grad(lp.sum(), q)
+    return lp.detach(), grad
+
+
+def leapfrog(log_prob: LogProb, q, p, step_size, n_steps: int, grad=None):
+    """``n_steps`` leapfrog steps of Hamiltonian dynamics for H(q, p) = -log_prob(q) + |p|^2 / 2:
+    half a momentum step, alternating full position and momentum steps, half a momentum step.
+    ``step_size`` is a number or a (chains,) tensor. Returns (q, p, log_prob(q), grad at q)."""
+    eps = torch.as_tensor(step_size, dtype=q.dtype, device=q.device).reshape(-1, 1)
+    if grad is None:
+        _, grad = value_and_grad(log_prob, q)
+    p = p + 0.5 * eps * grad
+    for i in range(n_steps):
+        q = q + eps * p
+        lp, grad = value_and_grad(log_prob, q)
+        if i < n_steps - 1:
+            p = p + eps * grad
+    p = p + 0.5 * eps * grad
+    return q, p, lp, grad
+
+
+def _check_init(init: torch.Tensor, n_samples: int, n_warmup: int) -> torch.Tensor:
+    if not torch.is_tensor(init) or init.dim() != 2:
+        shape = tuple(init.shape) if torch.is_tensor(init) else type(init).__name__
+        raise ValueError(
+            f"init must be a (chains, dim) tensor (use x.unsqueeze(0) for one chain); got {shape}"
+        )
+    if n_samples < 1 or n_warmup < 0:
+        raise ValueError(f"need n_samples >= 1 and n_warmup >= 0; got {n_samples} and {n_warmup}")
+    return init.detach().clone()
+
+
+def _accept_prob(h0: torch.Tensor, h1: torch.Tensor) -> torch.Tensor:
+    """min(1, exp(H0 - H1)), 0 where the new energy is not finite (a divergent trajectory)."""
+    a = torch.exp(torch.clamp(h0 - h1, max=0.0))
+    return torch.where(torch.isfinite(h1), a, torch.zeros_like(a))
+
+
+def initial_step_size(log_prob: LogProb, q, *, generator=None, max_doublings: int = 40) -> torch.Tensor:
+    """Hoffman & Gelman's (2014, Algorithm 4) heuristic, per chain: double or halve a step size
+    from 0.1 until one leapfrog step's acceptance probability crosses 1/2."""
+    lp, grad = value_and_grad(log_prob, q)
+    eps = torch.full((q.shape[0],), 0.1, dtype=q.dtype, device=q.device)
+    direction = None
+    for _ in range(max_doublings):
+        p = torch.randn(q.shape, generator=generator, dtype=q.dtype, device=q.device)
+        _, p1, lp1, _ = leapfrog(log_prob, q, p, eps, 1, grad)
+        a = _accept_prob(-lp + 0.5 * (p * p).sum(-1), -lp1 + 0.5 * (p1 * p1).sum(-1))
+        up = a > 0.5
+        direction = up if direction is None else direction
+        move = up == direction
+        if not move.any():
+            break
+        eps = torch.where(move, eps * torch.where(direction, 2.0, 0.5), eps)
+    return eps
+
+
+class DualAveraging:
+    """Nesterov's dual averaging of log step sizes (Hoffman & Gelman 2014, section 3.2), one per
+    chain: pushes the mean acceptance probability towards ``target``."""
+
+    def __init__(self, step_size: torch.Tensor, target: float = 0.8, gamma=0.05, t0=10.0, kappa=0.75):
+        self.mu = torch.log(10 * step_size)
+        self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
+        self.h_bar = torch.zeros_like(step_size)
+        self.log_eps_bar = torch.zeros_like(step_size)
+        self.t = 0
+
+    def update(self, accept: torch.Tensor) -> torch.Tensor:
+        """One warm-up step; returns the next step size to try."""
+        self.t += 1
+        w = 1.0 / (self.t + self.t0)
+        self.h_bar = (1 - w) * self.h_bar + w * (self.target - accept)
+        log_eps = self.mu - math.sqrt(self.t) / self.gamma * self.h_bar
+        eta = self.t**-self.kappa
+        self.log_eps_bar = eta * log_eps + (1 - eta) * self.log_eps_bar
+        return log_eps.exp()
+
+    def final(self) -> torch.Tensor:
+        """The averaged step size, used after warm-up."""
+        return self.log_eps_bar.exp()
+
+
+def hmc(
+    log_prob: LogProb,
+    init: torch.Tensor,
+    n_samples: int,
+    n_warmup: int,
+    step_size: float | torch.Tensor | None = None,
+    n_leapfrog: int = 20,
+    *,
+    target_accept: float = 0.8,
+    adapt_step_size: bool | None = None,
+    jitter: float = 0.1,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int], None] | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """Hamiltonian Monte Carlo with an identity mass matrix, all chains in one batch.
+
+    ``log_prob`` maps (chains, dim) to (chains,); ``init`` is (chains, dim). Each iteration draws
+    p ~ N(0, I), runs ``n_leapfrog`` leapfrog steps and accepts with probability
+    min(1, exp(-dH)) (Metropolis). During the ``n_warmup`` iterations the step size of each chain
+    is adapted by dual averaging towards ``target_accept`` (by default when ``step_size`` is
+    None, starting from :func:`initial_step_size`); afterwards it stays fixed. Every trajectory
+    uses the step size times a uniform factor in [1 - jitter, 1 + jitter], which breaks the
+    periodic trajectories that a fixed step and length can fall into (Neal 2011, section 5.4.2.2).
+
+    Returns ``(samples, info)``: samples (n_samples, chains, dim) and a dict with ``accept_rate``
+    (chains,) over the sampling phase, ``step_size`` (chains,), ``log_prob`` (n_samples, chains),
+    ``energy_error`` (n_samples, chains) (dH of each proposal), ``divergences`` and ``n_grad_evals``
+    (gradient evaluations per chain)."""
+    q = _check_init(init, n_samples, n_warmup)
+    chains, dim = q.shape
+    adapt = (step_size is None) if adapt_step_size is None else adapt_step_size
+    if step_size is None:
+        eps = initial_step_size(log_prob, q, generator=generator)
+    else:
+        eps = torch.as_tensor(step_size, dtype=q.dtype, device=q.device).expand(chains).clone()
+    tuner = DualAveraging(eps, target_accept) if adapt and n_warmup > 0 else None
+    lp, grad = value_and_grad(log_prob, q)
+    samples = q.new_empty(n_samples, chains, dim)
+    trace_lp, trace_dh = q.new_empty(n_samples, chains), q.new_empty(n_samples, chains)
+    accepted = torch.zeros(chains, dtype=q.dtype, device=q.device)
+    divergences = 0
+    for it in range(n_warmup + n_samples):
+        p = torch.randn(q.shape, generator=generator, dtype=q.dtype, device=q.device)
+        h0 = -lp + 0.5 * (p * p).sum(-1)
+        wobble = 1 + jitter * (
+            2 * torch.rand(chains, generator=generator, dtype=q.dtype, device=q.device) - 1
+        )
+        q1, p1, lp1, grad1 = leapfrog(log_prob, q, p, eps * wobble, n_leapfrog, grad)
+        h1 = -lp1 + 0.5 * (p1 * p1).sum(-1)
+        a = _accept_prob(h0, h1)
+        u = torch.rand(chains, generator=generator, dtype=q.dtype, device=q.device)
+        take = u < a
+        q = torch.where(take[:, None], q1, q)
+        lp = torch.where(take, lp1, lp)
+        grad = torch.where(take[:, None], grad1, grad)
+        if it < n_warmup:
+            if tuner is not None:
+                eps = tuner.update(a) if it < n_warmup - 1 else tuner.final()
+        else:
+            k = it - n_warmup
+            samples[k], trace_lp[k], trace_dh[k] = q, lp, h1 - h0
+            accepted += take.to(q.dtype)
+            divergences += int((~torch.isfinite(h1) | (h1 - h0 > 1000)).sum())
+        if callback is not None:
+            callback(it)
+    info = {
+        "accept_rate": accepted / n_samples,
+        "step_size": eps.clone(),
+        "log_prob": trace_lp,
+        "energy_error": trace_dh,
+        "divergences": divergences,
+        "n_grad_evals": (n_warmup + n_samples) * n_leapfrog,
+    }
+    return samples, info
+
+
+def sgld(
+    log_prob: Callable[..., torch.Tensor],
+    init: torch.Tensor,
+    data: Sequence[torch.Tensor],
+    n_samples: int,
+    n_warmup: int,
+    step_size: float,
+    *,
+    batch_size: int,
+    thin: int = 1,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """Stochastic gradient Langevin dynamics (Welling & Teh 2011), all chains in one batch.
+
+    ``log_prob(theta, *batch)`` maps (chains, dim) and a minibatch of ``data`` to (chains,): an
+    unbiased estimate of the log posterior, log p(theta) + N/B sum_batch log p(y | x, theta).
+    Each step is theta <- theta + step_size/2 * grad + N(0, step_size I), one minibatch per step
+    (reshuffled every epoch), with no Metropolis correction. After ``n_warmup`` steps every
+    ``thin``-th state is kept. Returns (samples (n_samples, chains, dim), info)."""
+    q = _check_init(init, n_samples, n_warmup)
+    if not step_size > 0 or thin < 1 or batch_size < 1:
+        raise ValueError(
+            f"need step_size > 0, thin >= 1, batch_size >= 1; got {step_size}, {thin}, {batch_size}"
+        )
+    from .train import minibatches
+
+    samples = q.new_empty(n_samples, *q.shape)
+    total, step, kept = n_warmup + n_samples * thin, 0, 0
+    noise_scale = math.sqrt(step_size)
+    while step < total:
+        for batch in minibatches(tuple(data), batch_size, generator=generator):
+            _, grad = value_and_grad(lambda t: log_prob(t, *batch), q)
+            noise = torch.randn(q.shape, generator=generator, dtype=q.dtype, device=q.device)
+            q = q + 0.5 * step_size * grad + noise_scale * noise
+            step += 1
+            if step > n_warmup and (step - n_warmup) % thin == 0:
+                samples[kept] = q
+                kept += 1
+            if step >= total:
+                break
+    return samples, {"step_size": step_size, "n_grad_evals": total}
+
+
+# --- diagnostics ----------------------------------------------------------------------------
+
+
+def _split(x: torch.Tensor) -> np.ndarray:
+    """(n, chains, ...) -> (n // 2, 2 chains, K) float64: each chain cut into two halves."""
+    x = torch.as_tensor(x).detach().double().cpu().numpy()
+    if x.ndim < 2 or x.shape[0] < 4:
+        raise ValueError(f"need samples shaped (n >= 4, chains, ...); got {x.shape}")
+    n = x.shape[0] // 2
+    x = x[: 2 * n].reshape(2 * n, x.shape[1], -1)
+    return np.concatenate([x[:n], x[n:]], axis=1)
+
+
+def split_rhat(x: torch.Tensor) -> torch.Tensor:
+    """Split-R-hat (Gelman et al. 2013, eq. 11.4) of samples (n, chains, ...) per trailing element:
+    sqrt of the pooled variance estimate over the mean within-chain variance, each chain split
+    in halves. Near 1 when the chains agree; above about 1.01-1.1 they have not mixed."""
+    s = _split(x)
+    n = s.shape[0]
+    w = s.var(axis=0, ddof=1).mean(axis=0)
+    b = n * s.mean(axis=0).var(axis=0, ddof=1)
+    var_plus = (n - 1) / n * w + b / n
+    out = np.sqrt(var_plus / np.maximum(w, 1e-300))
+    return torch.from_numpy(out).reshape(torch.as_tensor(x).shape[2:])
+
+
+def _autocov(s: np.ndarray) -> np.ndarray:
+    """Autocovariance over axis 0 of (n, m, K) by FFT, (n, m, K), biased (divided by n)."""
+    n = s.shape[0]
+    c = s - s.mean(axis=0)
+    f = np.fft.rfft(c, n=2 * n, axis=0)
+    return np.fft.irfft(f * np.conj(f), axis=0)[:n] / n
+
+
+def ess(x: torch.Tensor) -> torch.Tensor:
+    """Effective sample size of samples (n, chains, ...) per trailing element, from split chains
+    and Geyer's initial monotone sequence of summed autocorrelation pairs (Gelman et al. 2013,
+    section 11.5; Stan's estimator without rank normalisation)."""
+    s = _split(x)
+    n, m, k = s.shape
+    acov = _autocov(s)
+    w = (acov[0] * n / (n - 1)).mean(axis=0)
+    var_plus = (n - 1) / n * w + s.mean(axis=0).var(axis=0, ddof=1)
+    rho = 1.0 - (w - acov.mean(axis=1)) / np.maximum(var_plus, 1e-300)  # (n, K)
+    rho[0] = 1.0
+    out = np.empty(k)
+    for j in range(k):
+        pairs = rho[: 2 * (n // 2), j].reshape(-1, 2).sum(axis=1)
+        stop = np.argmax(pairs <= 0) if (pairs <= 0).any() else len(pairs)
+        pairs = np.minimum.accumulate(pairs[:stop])
+        tau = -1.0 + 2.0 * pairs.sum()
+        out[j] = n * m / max(tau, 1.0 / np.log10(n * m))
+    return torch.from_numpy(out).reshape(torch.as_tensor(x).shape[2:])
+
+
+# --- a network's posterior as a function of its flat weights --------------------------------
+
+
+def flatten(model: nn.Module) -> torch.Tensor:
+    """The weights of a ``PlainMLP`` (its ``layers``: W1, b1, W2, b2, ...) as one flat vector,
+    in the layout :class:`NetworkPosterior` reads."""
+    return nn.utils.parameters_to_vector(model.layers.parameters()).detach().clone()
+
+
+class NetworkPosterior:
+    """The posterior of a fully connected ReLU network with a Gaussian likelihood of fixed noise
+    scale ``noise_std`` and the prior N(0, prior_sigma^2 I) on every weight and bias, as a
+    function of flat weight vectors theta (chains, dim) laid out like :func:`flatten`."""
+
+    def __init__(self, sizes, x, y, *, noise_std: float, prior_sigma: float = 1.0, activation=torch.relu):
+        from .mlp import check_sizes
+
+        self.sizes = check_sizes(sizes)
+        if x.dim() != 2 or x.shape[1] != self.sizes[0] or y.shape != (x.shape[0], self.sizes[-1]):
+            raise ValueError(
+                f"need x (N, {self.sizes[0]}) and y (N, {self.sizes[-1]}); "
+                f"got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
+        self.x, self.y, self.activation = x, y, activation
+        self.noise_std, self.prior_sigma = float(noise_std), float(prior_sigma)
+        self.dim = sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def forward(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The outputs f(x; theta) of every chain's network, (chains, N, out)."""
+        if theta.dim() != 2 or theta.shape[1] != self.dim:
+            raise ValueError(f"theta must be (chains, {self.dim}); got {tuple(theta.shape)}")
+        c, i, h = theta.shape[0], 0, x.expand(theta.shape[0], *x.shape)
+        last = len(self.sizes) - 2
+        for layer, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            w = theta[:, i : i + a * b].reshape(c, b, a)
+            bias = theta[:, i + a * b : i + a * b + b]
+            i += a * b + b
+            h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
+            if layer < last:
+                h = self.activation(h)
+        return h
+
+    def log_likelihood(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """sum_n log N(y_n; f(x_n; theta), noise_std^2) per chain, (chains,)."""
+        r = (y - self.forward(theta, x)) / self.noise_std
+        return -0.5 * (r * r).sum((1, 2)) - y.numel() * (
+            math.log(self.noise_std) + 0.5 * math.log(2 * math.pi)
+        )
+
+    def log_prior(self, theta: torch.Tensor) -> torch.Tensor:
+        z = theta / self.prior_sigma
+        return -0.5 * (z * z).sum(-1) - self.dim * (math.log(self.prior_sigma) + 0.5 * math.log(2 * math.pi))
+
+    def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
+        """The unnormalised log posterior log p(y | x, theta) + log p(theta), (chains,)."""
+        return self.log_likelihood(theta, self.x, self.y) + self.log_prior(theta)
+
+    def minibatch_log_prob(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The unbiased minibatch estimate log p(theta) + N/B sum_batch log p(y | x, theta) of
+        :meth:`log_prob`, for :func:`sgld`."""
+        return self.log_prior(theta) + self.log_likelihood(theta, x, y) * (len(self.x) / len(x))
+
+    @torch.no_grad()
+    def predict(self, samples: torch.Tensor, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """f(x; theta) for weight samples (..., dim): outputs (..., N, out)."""
+        flat = samples.reshape(-1, self.dim)
+        out = torch.cat([self.forward(t, x) for t in torch.split(flat, chunk)])
+        return out.reshape(*samples.shape[:-1], *out.shape[1:])

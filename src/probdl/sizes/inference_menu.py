@@ -1,0 +1,79 @@
+"""Sizes and targets of chapter the inference menu with HMC as reference (08).
+
+`BOOK` in full; `SMOKE` and `PAPER` override some of its keys."""
+
+BOOK = dict(
+    # the correlated 2-D Gaussian and the conjugate regression (known answers)
+    gauss_rho=0.95,
+    gauss_chains=4,
+    gauss_warmup=500,
+    gauss_samples=1000,
+    gauss_leapfrog=10,
+    energy_steps=(0.1, 0.05, 0.025, 0.0125),  # step sizes at a fixed trajectory length of 2
+    energy_slope_tol=0.2,  # |slope - 2| of log |dH| against log step size
+    moment_z=4.5,  # moments within this many Monte Carlo standard errors
+    # the regression problem of chapter 04
+    n_train=500,
+    n_test=400,  # held out, uniform on [0, 1]
+    n_grid=200,
+    hidden=50,
+    prior_sigma=1.0,
+    init_noise=0.15,
+    epochs=200,  # maximum-likelihood / MAP training of every point network
+    batch_size=100,
+    lr=0.01,
+    # HMC, the reference
+    hmc_chains=4,
+    hmc_warmup=400,
+    hmc_samples=600,
+    hmc_leapfrog=50,
+    hmc_target_accept=0.8,
+    # the menu
+    sgld_steps=4000,  # per chain, after warm-up; every 10th kept
+    sgld_warmup=1000,
+    sgld_thin=10,
+    sgld_step=3e-6,  # near HMC's step size (about 1.3e-3) squared: one leapfrog step is a Langevin step
+    swag_epochs=40,
+    swag_lr=0.02,  # constant SGD rate; 0.002-0.02 keep the loss near the mode's, the spread grows with it
+    swag_rank=20,
+    ensemble_members=5,
+    dropout=0.1,
+    bbb_epochs=400,
+    bbb_init_sigma=0.01,
+    n_pred_samples=400,  # weight samples for SWAG, MC dropout and BBB predictives
+    # targets
+    sd_ratio_min=3.0,  # HMC's predictive sd beyond the data over its sd within, at least
+)
+
+SMOKE = dict(
+    gauss_chains=2,
+    gauss_warmup=80,
+    gauss_samples=120,
+    moment_z=6.0,
+    n_train=60,
+    n_test=60,
+    n_grid=50,
+    epochs=20,
+    batch_size=30,
+    hmc_chains=2,
+    hmc_warmup=15,
+    hmc_samples=20,
+    hmc_leapfrog=10,
+    sgld_steps=100,
+    sgld_warmup=20,
+    sgld_thin=2,
+    swag_epochs=4,
+    swag_rank=3,
+    ensemble_members=2,
+    bbb_epochs=20,
+    n_pred_samples=20,
+    sd_ratio_min=1.0,
+)
+
+PAPER = dict(
+    hmc_chains=8,
+    hmc_warmup=2000,
+    hmc_samples=5000,
+    hmc_leapfrog=200,
+    sgld_steps=40000,
+)
