@@ -186,6 +186,16 @@ class VariationalDropoutLinear(nn.Module):
             la = self._log_alpha
         return la.clamp(*LOG_ALPHA_RANGE)
 
+    @torch.no_grad()
+    def set_log_alpha(self, log_alpha: float | torch.Tensor) -> "VariationalDropoutLinear":
+        """Set every weight's log alpha (keeping theta), e.g. to compare estimators at one alpha."""
+        la = torch.as_tensor(log_alpha, dtype=self.weight.dtype).expand_as(self.weight)
+        if self.parameterization == "additive":
+            self.log_sigma2.copy_(la + torch.log(self.weight**2 + 1e-16))
+        else:
+            self._log_alpha.copy_(la)
+        return self
+
     def weight_var(self) -> torch.Tensor:
         """sigma^2 = alpha theta^2 of every weight (additive: exp(log sigma^2) itself, unclamped)."""
         if self.parameterization == "additive":
