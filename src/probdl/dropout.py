@@ -95,7 +95,9 @@ def kl_log_uniform(log_alpha: torch.Tensor) -> torch.Tensor:
     depends on alpha alone, not on theta."""
     if not torch.is_tensor(log_alpha):
         raise TypeError(f"log_alpha must be a tensor, got {type(log_alpha).__name__}")
-    return K1 - K1 * torch.sigmoid(K2 + K3 * log_alpha) + 0.5 * F.softplus(-log_alpha)
+    # log1p(exp(-x)) rather than softplus(-x): the same value, several times faster on a CPU, and
+    # safe here (exp(-log_alpha) overflows only for log_alpha < -88; layers clamp it to >= -8)
+    return K1 - K1 * torch.sigmoid(K2 + K3 * log_alpha) + 0.5 * torch.log1p(torch.exp(-log_alpha))
 
 
 def kl_log_uniform_quadrature(log_alpha) -> np.ndarray:
