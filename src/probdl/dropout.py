@@ -31,8 +31,9 @@ from .mlp import check_likelihood, check_sizes, log_likelihood
 
 @contextlib.contextmanager
 def dropout_on(model: nn.Module):
-    """Eval mode for everything but the dropout layers (and ``PlainMLP``'s functional dropout,
-    which follows the model's ``training`` flag); restores every module's mode on leaving."""
+    """Eval mode for everything but the dropout layers (``PlainMLP``'s functional dropout, which
+    follows the model's ``training`` flag, and :class:`VariationalDropoutLinear`, which samples in
+    training mode); restores every module's mode on leaving."""
     modes = {m: m.training for m in model.modules()}
     model.eval()
     for m in model.modules():
