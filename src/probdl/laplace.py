@@ -74,7 +74,7 @@ class Laplace:
         if subset not in ("all", "last_layer"):
             raise ValueError(f"subset must be 'all' or 'last_layer', got {subset!r}")
         if sigma_noise is None:
-            sigma_noise = float(model.noise_std) if hasattr(model, "noise_std") else 1.0
+            sigma_noise = float(model.noise_std.detach()) if hasattr(model, "noise_std") else 1.0
         if likelihood == "classification":
             sigma_noise = 1.0
         self.likelihood, self.hessian, self.subset = likelihood, hessian, subset
@@ -107,16 +107,17 @@ class Laplace:
         if self.likelihood == "regression" and y.dim() == 1:
             raise ValueError("regression targets must be (N, outputs), like the network's output; got (N,)")
         self.net = net = self._network()
-        self.n_data, self.n_outputs, self.min_eigenvalue = len(x), y.shape[-1] if y.dim() > 1 else 1, None
+        self.n_data, self.n_outputs = len(x), y.shape[-1] if y.dim() > 1 else 1
+        self.min_eigenvalue, self.n_negative = None, 0
         if self.hessian in ("full", "ggn"):
             fn = curv.hessian if self.hessian == "full" else curv.ggn
             h, self.loss = fn(net, x, y, self.likelihood, batch_size)
             self.eigenvalues, self.eigenvectors = torch.linalg.eigh(h)
             self.min_eigenvalue = self.eigenvalues.min().item()
+            self.n_negative = int((self.eigenvalues < 0).sum())
             if self.min_eigenvalue < -1e-8 * self.eigenvalues.abs().max().item():
-                n_neg = int((self.eigenvalues < 0).sum())
                 warnings.warn(
-                    f"the Hessian of the NLL is indefinite ({n_neg} negative eigenvalues, the smallest "
+                    f"the Hessian of the NLL is indefinite ({self.n_negative} negative eigenvalues, smallest "
                     f"{self.min_eigenvalue:.3g}): the parameters are not at a minimum; they are clipped "
                     "to 0 (use hessian='ggn', positive semi-definite by construction)",
                     RuntimeWarning,
