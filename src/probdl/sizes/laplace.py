@@ -48,6 +48,7 @@ BOOK = dict(
 
 SMOKE = dict(
     n_train=60,
+    hidden=20,
     epochs=30,
     batch_size=30,
     n_pred_samples=20,
