@@ -225,3 +225,20 @@ def test_errors():
         la.posterior_covariance
     with pytest.raises(ValueError, match="method must be"):
         la.predictive(x, method="mc")
+
+
+@pytest.mark.parametrize("likelihood", ["regression", "classification"])
+def test_cholesky_and_eigendecomposition_agree(likelihood):
+    model, x, y, kw = small_problem(likelihood)
+    la = laplace.Laplace(model, likelihood, hessian="ggn", **kw).fit(x, y)
+    lml, cov = la.log_marginal_likelihood(), la.posterior_covariance  # Cholesky (not decomposed yet)
+    _, jac = la.net.jacobian(x[:4])
+    fvar = la.functional_variance(jac)
+    draws = la.sample(20000, generator=torch.Generator().manual_seed(0)) - la.mean
+    assert la._eig is None
+    la._decompose()
+    torch.testing.assert_close(la.log_marginal_likelihood(), lml, rtol=1e-10, atol=1e-8)
+    torch.testing.assert_close(la.posterior_covariance, cov, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(la.functional_variance(jac), fvar, rtol=1e-8, atol=1e-10)
+    se = torch.diagonal(cov) * math.sqrt(2 / len(draws))
+    assert ((draws.var(0) - torch.diagonal(cov)).abs() < 5 * se).all()

@@ -81,7 +81,7 @@ class Laplace:
         self.prior_precision = _positive("prior_precision", prior_precision)
         self.sigma_noise = _positive("sigma_noise", sigma_noise)
         self.model = model
-        self.net = None
+        self.net = self._eig = self._chol = None
 
     # --- fitting ---------------------------------------------------------------------------
     def _network(self) -> curv.Network:
@@ -108,22 +108,12 @@ class Laplace:
             raise ValueError("regression targets must be (N, outputs), like the network's output; got (N,)")
         self.net = net = self._network()
         self.n_data, self.n_outputs = len(x), y.shape[-1] if y.dim() > 1 else 1
-        self.min_eigenvalue, self.n_negative = None, 0
         if self.hessian in ("full", "ggn"):
             fn = curv.hessian if self.hessian == "full" else curv.ggn
-            h, self.loss = fn(net, x, y, self.likelihood, batch_size)
-            self.eigenvalues, self.eigenvectors = torch.linalg.eigh(h)
-            self.min_eigenvalue = self.eigenvalues.min().item()
-            self.n_negative = int((self.eigenvalues < 0).sum())
-            if self.min_eigenvalue < -1e-8 * self.eigenvalues.abs().max().item():
-                warnings.warn(
-                    f"the Hessian of the NLL is indefinite ({self.n_negative} negative eigenvalues, smallest "
-                    f"{self.min_eigenvalue:.3g}): the parameters are not at a minimum; they are clipped "
-                    "to 0 (use hessian='ggn', positive semi-definite by construction)",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            self.eigenvalues = self.eigenvalues.clamp_min(0.0)
+            self.h, self.loss = fn(net, x, y, self.likelihood, batch_size)
+            self._eig, self._chol = None, None
+            if self.hessian == "full":
+                self._decompose()  # checks for (and clips) negative eigenvalues
         elif self.hessian == "diag":
             self.h_diag, self.loss = curv.ggn(net, x, y, self.likelihood, batch_size, diagonal=True)
         else:
@@ -134,6 +124,42 @@ class Laplace:
                 la, qa = torch.linalg.eigh(a)
                 self.kron.append((lg.clamp_min(0), qg, la.clamp_min(0), qa))
         return self
+
+    def _decompose(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The likelihood curvature's eigendecomposition (full, ggn), once: with it the evidence
+        and the posterior under any prior precision and noise scale cost O(P)."""
+        if self._eig is None:
+            lam, v = torch.linalg.eigh(self.h)
+            self._min_eig, self._n_negative = lam.min().item(), int((lam < 0).sum())
+            if self._min_eig < -1e-8 * lam.abs().max().item() and self.hessian == "full":
+                warnings.warn(
+                    f"the Hessian of the NLL is indefinite ({self._n_negative} negative eigenvalues, least "
+                    f"{self._min_eig:.3g}): the parameters are not at a minimum; they are clipped "
+                    "to 0 (use hessian='ggn', positive semi-definite by construction)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            self._eig = (lam.clamp_min(0.0), v)
+        return self._eig
+
+    eigenvalues = property(lambda self: self._decompose()[0], doc="eigenvalues of the likelihood's curvature")
+    eigenvectors = property(lambda self: self._decompose()[1], doc="its eigenvectors (columns)")
+    min_eigenvalue = property(lambda self: self._decompose() and self._min_eig, doc="before clipping")
+    n_negative = property(lambda self: self._decompose() and self._n_negative, doc="before clipping")
+
+    def _cholesky(self) -> torch.Tensor | None:
+        """For a GGN not yet eigendecomposed: the Cholesky factor of the posterior precision at
+        the current prior precision and noise scale (cheaper than an eigendecomposition)."""
+        if self.hessian != "ggn" or self._eig is not None:
+            return None
+        key = (self.prior_precision.item(), self.sigma_noise.item())
+        if self._chol is None or self._chol[0] != key:
+            eye = torch.eye(self.n_params, dtype=torch.float64)
+            self._chol = (
+                key,
+                torch.linalg.cholesky(self.h / self.sigma_noise**2 + self.prior_precision * eye),
+            )
+        return self._chol[1]
 
     def _check_fitted(self):
         if self.net is None:
@@ -169,6 +195,10 @@ class Laplace:
             return self._spectrum()
         if self.hessian == "kron":
             raise AttributeError("a kron posterior keeps its Kronecker factors (.kron), not a dense matrix")
+        if self.hessian == "ggn":
+            return self.h / self.sigma_noise**2 + self.prior_precision * torch.eye(
+                self.n_params, dtype=torch.float64
+            )
         v = self.eigenvectors
         return (v * self._spectrum()) @ v.T
 
@@ -181,6 +211,8 @@ class Laplace:
             return torch.block_diag(
                 *(self._kron_block(k, s) for k, s in zip(self.kron, self._kron_spectra()))
             )
+        if (chol := self._cholesky()) is not None:
+            return torch.cholesky_inverse(chol)
         v = self.eigenvectors
         return (v / self._spectrum()) @ v.T
 
@@ -230,9 +262,12 @@ class Laplace:
         log p(D | theta*) + log p(theta*) + P/2 log 2 pi - 1/2 log det H
         = log p(D | theta*) - delta/2 |theta*|^2 - 1/2 (log det H - P log delta),
         differentiable in ``prior_precision`` (delta) and ``sigma_noise`` when they are tensors."""
+        self._check_fitted()
         delta = self.prior_precision if prior_precision is None else prior_precision
         s = self.sigma_noise if sigma_noise is None else sigma_noise
-        logdet_ratio = self._spectrum(delta, s).log().sum() - self.n_params * torch.log(delta)
+        chol = self._cholesky() if prior_precision is None and sigma_noise is None else None
+        logdet = 2 * chol.diagonal().log().sum() if chol is not None else self._spectrum(delta, s).log().sum()
+        logdet_ratio = logdet - self.n_params * torch.log(delta)
         scatter = delta * (self.mean @ self.mean)
         return self.log_likelihood(s) - 0.5 * (logdet_ratio + scatter)
 
@@ -261,6 +296,8 @@ class Laplace:
         """``n_samples`` parameter vectors (n_samples, P) from the posterior."""
         self._check_fitted()
         eps = torch.randn(n_samples, self.n_params, generator=generator, dtype=torch.float64)
+        if (chol := self._cholesky()) is not None:  # Sigma = L^-T L^-1
+            return self.mean + torch.linalg.solve_triangular(chol.T, eps.T, upper=True).T
         if self.hessian in ("full", "ggn"):
             return self.mean + (eps / self._spectrum().sqrt()) @ self.eigenvectors.T
         if self.hessian == "diag":
@@ -275,6 +312,10 @@ class Laplace:
 
     def functional_variance(self, jac: torch.Tensor) -> torch.Tensor:
         """J Sigma J^T (N, C, C) for Jacobians ``jac`` (N, C, P) of the outputs."""
+        if (chol := self._cholesky()) is not None:  # u = L^-1 J^T
+            u = torch.linalg.solve_triangular(chol, jac.reshape(-1, jac.shape[-1]).T, upper=False)
+            u = u.T.reshape(jac.shape)
+            return u @ u.transpose(1, 2)
         if self.hessian in ("full", "ggn"):
             u = jac @ self.eigenvectors / self._spectrum().sqrt()
             return u @ u.transpose(1, 2)
