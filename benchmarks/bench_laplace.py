@@ -51,9 +51,17 @@ def _problem(problem: str, mnist_n: int):
 
 
 def run_fit(
-    library: str, problem: str, hessian: str, subset: str, *, mnist_n: int, min_seconds: float, device
+    library: str,
+    problem: str,
+    hessian: str,
+    subset: str,
+    *,
+    mnist_n: int,
+    min_seconds: float,
+    device,
+    cap=None,
 ):
-    model, x, y, likelihood = _problem(problem, mnist_n)
+    model, x, y, likelihood = _problem(problem, min(mnist_n, cap or mnist_n))
     kw = dict(prior_precision=1.0) | (dict(sigma_noise=0.1) if likelihood == "regression" else {})
     if library == "probdl":
         from probdl import laplace
