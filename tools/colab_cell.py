@@ -36,14 +36,12 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    if not os.path.isdir("probdl-workbook"):
-        subprocess.run(
-            ["git", "clone", "--depth", "1", "--branch", "{branch}", "{url}", "probdl-workbook"], check=True
-        )
-    sys.path.insert(0, os.path.abspath("probdl-workbook/src"))
-    os.environ["PROBDL_DATA"] = os.path.abspath("probdl-workbook/data")
-    print("Training is much faster on a GPU: Runtime > Change runtime type > GPU.")
-'''
+    repo, branch, dest = "{url}", "{branch}", "probdl-workbook"
+    if not os.path.isdir(dest):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", branch, repo, dest], check=True)
+    sys.path.insert(0, os.path.abspath(os.path.join(dest, "src")))
+    os.environ["PROBDL_DATA"] = os.path.abspath(os.path.join(dest, "data"))
+    print("Training is much faster on a GPU: Runtime > Change runtime type > GPU.")'''
 
 
 def expected_cell(url: str, branch: str) -> dict:

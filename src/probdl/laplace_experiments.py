@@ -41,7 +41,7 @@ def fit_bbb(x, y, hidden: int, prior_sigma: float, epochs: int, lr: float) -> bb
         learn_noise=True,
         init_sigma=0.01,
     )
-    objective = bbb.ELBO(len(x), kl="closed")
+    objective = functools.partial(bbb.elbo_objective, n_data=len(x), kl="closed")
     train.fit(net, objective, (x, y), epochs=epochs, batch_size=len(x), lr=lr, progress=False)
     return net.eval()
 
