@@ -90,3 +90,10 @@ def test_bibliography_keys_are_unique():
     keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), re.M)
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     assert not dupes, f"references.bib defines these keys twice: {dupes}"
+
+
+def test_bibliography_parses():
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "references.bib")).entries
+    assert len(entries) >= 20
