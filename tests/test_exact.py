@@ -20,18 +20,6 @@ def gen(seed=0):
 # --- Bayesian linear regression ---------------------------------------------------------------
 
 
-@pytest.fixture
-def blr1():
-    x, y = exact.linear_data(20, 0.7, 0.1, seed=0)
-    return exact.BayesLinReg(x, y, noise_var=0.1, prior_var=1.0)
-
-
-@pytest.fixture
-def blr3():
-    x, y = exact.linear_data(25, [0.5, -1.0, 0.3], 0.2, seed=1)
-    return exact.BayesLinReg(x, y, noise_var=0.2, prior_var=2.0)
-
-
 def test_posterior_is_bayes_rule_on_a_grid(blr1):
     w = torch.linspace(-2, 3, 20001, dtype=D64)
     lj = blr1.log_joint(w.unsqueeze(-1))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from probdl import exact, vi
+from probdl import vi
 
 D64 = torch.float64
 
@@ -88,18 +88,6 @@ def test_log_mean_exp():
 
 
 # --- the conjugate model, to check the estimators against -------------------------------------
-
-
-@pytest.fixture
-def blr1():
-    x, y = exact.linear_data(20, 0.7, 0.1, seed=0)
-    return exact.BayesLinReg(x, y, noise_var=0.1, prior_var=1.0)
-
-
-@pytest.fixture
-def blr3():
-    x, y = exact.linear_data(25, [0.5, -1.0, 0.3], 0.2, seed=1)
-    return exact.BayesLinReg(x, y, noise_var=0.2, prior_var=2.0)
 
 
 def test_pathwise_and_score_function_are_unbiased():
