@@ -97,3 +97,15 @@ def test_bibliography_parses():
 
     entries = parse_file(str(ROOT / "references.bib")).entries
     assert len(entries) >= 20
+
+
+def test_constraints_pin_versions_that_install_anywhere():
+    """constraints.txt (the README's "Reproducing exactly") pins every package by name and version:
+    a local wheel path or URL (a `pip freeze` of a venv with a wheel installed from a file) makes
+    `pip install -c constraints.txt` fail on every other machine."""
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    bad = [line for line in pins if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[A-Za-z0-9_.+!\-]+", line)]
+    assert not bad, f"constraints.txt lines that are not `name==version`: {bad}"
+    names = {re.split(r"[=\[]", line)[0].lower().replace("_", "-") for line in pins}
+    assert {"torch", "torchvision", "jupyter-book", "myst-nb"} <= names
