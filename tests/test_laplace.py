@@ -242,3 +242,20 @@ def test_cholesky_and_eigendecomposition_agree(likelihood):
     torch.testing.assert_close(la.functional_variance(jac), fvar, rtol=1e-8, atol=1e-10)
     se = torch.diagonal(cov) * math.sqrt(2 / len(draws))
     assert ((draws.var(0) - torch.diagonal(cov)).abs() < 5 * se).all()
+
+
+@pytest.mark.parametrize("likelihood", ["regression", "classification"])
+def test_last_layer_jacobian_in_closed_form_equals_autodiff(likelihood):
+    model, x, _, _ = small_problem(likelihood)
+    net = laplace.Laplace(model, likelihood, subset="last_layer")._network()
+    phi = net.features(x.double())
+    out, jac = net.jacobian(phi)
+
+    def single(theta, p):
+        return net(theta, p.unsqueeze(0))[0]
+
+    ref = torch.func.vmap(torch.func.jacrev(single), in_dims=(None, 0))(net.theta, phi)
+    close(out, net(net.theta, phi), 0)
+    close(jac, ref, 1e-12)
+    v = torch.randn(len(x), 4, out.shape[1], dtype=torch.float64)
+    close(net.vjac(v, phi), torch.einsum("nkc,ncp->nkp", v, ref), 1e-12)

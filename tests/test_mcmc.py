@@ -209,3 +209,25 @@ def test_errors_say_what_to_do():
         mcmc.hmc(lambda q: q.sum(), torch.zeros(2, 2, dtype=D64), 10, 10)
     with pytest.raises(ValueError, match="n >= 4"):
         mcmc.split_rhat(torch.zeros(2, 3))
+
+
+def test_adapted_mass_matrix_samples_a_badly_scaled_gaussian():
+    """Scales from 0.01 to 10: with the identity the step size fits the narrowest direction and
+    the widest one hardly moves; the windowed diagonal metric learns the variances and mixes."""
+    scales = torch.tensor([0.01, 0.1, 1.0, 10.0], dtype=D64)
+
+    def log_prob(q):
+        return torch.distributions.Normal(0.0, scales).log_prob(q).sum(-1)
+
+    ess = {}
+    for adapt in (False, True):
+        g = torch.Generator().manual_seed(3)
+        init = torch.full((4, 4), 0.5, dtype=D64)
+        samples, info = mcmc.hmc(log_prob, init, 400, 400, n_leapfrog=10, adapt_mass=adapt, generator=g)
+        ess[adapt] = mcmc.ess(samples)
+    ratio = info["inv_mass"] / scales**2
+    assert ((ratio > 0.5) & (ratio < 2.0)).all(), ratio  # the metric is the inverse variance
+    check_moments(samples, torch.zeros(4, dtype=D64), torch.diag(scales**2))
+    assert ess[True].min() > 100 and ess[False].min() < 20, ess
+    with pytest.raises(ValueError, match="n_warmup"):
+        mcmc.hmc(log_prob, init, 10, 20, adapt_mass=True)

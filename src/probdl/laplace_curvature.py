@@ -79,7 +79,12 @@ class Network:
         return nn.functional.linear(phi, w, b)
 
     def jacobian(self, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Outputs (N, C) and their Jacobians (N, C, P), one example at a time (vmap of jacrev)."""
+        """Outputs (N, C) and their Jacobians (N, C, P): in closed form for the last layer
+        (:meth:`vjac` of the identity), else one example at a time (vmap of jacrev)."""
+        if self.last_layer is not None:
+            out = self(self.theta, phi)
+            n, c = out.shape
+            return out, self.vjac(torch.eye(c, dtype=out.dtype).expand(n, c, c), phi)
 
         def single(theta, p):
             out = self(theta, p.unsqueeze(0))[0]
@@ -87,6 +92,16 @@ class Network:
 
         jac, out = vmap(jacrev(single, has_aux=True), in_dims=(None, 0))(self.theta, phi)
         return out, jac
+
+    def vjac(self, v: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        """The products v_n J_n (N, K, P) of row vectors v (N, K, C) with the Jacobians. For the
+        last layer f = W phi + b they need no Jacobian: df_c/dW_c'f = [c = c'] phi_f and
+        df_c/db_c' = [c = c'], so v J = (v kron phi, v), with W flattened row by row."""
+        if self.last_layer is None:
+            return torch.einsum("nkc,ncp->nkp", v, self.jacobian(phi)[1])
+        n, k, _ = v.shape
+        vj = (v.unsqueeze(-1) * phi[:, None, None, :]).reshape(n, k, -1)
+        return torch.cat([vj, v], -1) if len(self.sizes) > 1 else vj
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int | None):
@@ -102,8 +117,9 @@ def ggn(net: Network, x, y, likelihood: str, batch_size=None, diagonal=False) ->
     h = torch.zeros(p, dtype=torch.float64) if diagonal else torch.zeros(p, p, dtype=torch.float64)
     loss = 0.0
     for xb, yb in batches(x, y, batch_size):
-        out, jac = net.jacobian(net.features(xb))
-        vj = torch.einsum("nkc,ncp->nkp", output_sqrt(out, likelihood), jac).reshape(-1, p)
+        phi = net.features(xb)
+        out = net(net.theta, phi)
+        vj = net.vjac(output_sqrt(out, likelihood), phi).reshape(-1, p)
         h += (vj**2).sum(0) if diagonal else vj.T @ vj
         loss += nll_sum(out, yb, likelihood).item()
     return h, loss

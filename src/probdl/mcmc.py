@@ -1,7 +1,7 @@
 """Markov chain Monte Carlo for network posteriors: Hamiltonian Monte Carlo (Duane et al. 1987;
 Neal 2011) with step-size adaptation by dual averaging (Hoffman & Gelman 2014), stochastic
-gradient Langevin dynamics (Welling & Teh 2011), and the diagnostics split-R-hat and effective
-sample size (Gelman et al. 2013; Vehtari et al. 2021).
+gradient Langevin dynamics (Welling & Teh 2011); the diagnostics split-R-hat and effective
+sample size live in :mod:`probdl.diagnostics` and are re-exported here.
 
 Every sampler runs several chains as one batch: ``log_prob`` maps a ``(chains, dim)`` tensor to
 ``(chains,)`` and the samples come back as ``(n_samples, chains, dim)``. :class:`NetworkPosterior`
@@ -11,12 +11,14 @@ the chains' forward passes batched into ``torch.baddbmm`` calls.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
+
+from .diagnostics import ess, split_rhat  # noqa: F401  (re-exported: mcmc.ess, mcmc.split_rhat)
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
 
@@ -35,16 +37,23 @@ def value_and_grad(log_prob: LogProb, q: torch.Tensor) -> tuple[torch.Tensor, to
     return lp.detach(), grad
 
 
-def leapfrog(log_prob: LogProb, q, p, step_size, n_steps: int, grad=None):
+def kinetic(p: torch.Tensor, inv_mass: torch.Tensor | None = None) -> torch.Tensor:
+    """The kinetic energy p^T M^-1 p / 2 per chain, for a diagonal mass matrix M (None: M = I)."""
+    return 0.5 * (p * p if inv_mass is None else p * p * inv_mass).sum(-1)
+
+
+def leapfrog(log_prob: LogProb, q, p, step_size, n_steps: int, grad=None, inv_mass=None):
     """``n_steps`` leapfrog steps of Hamiltonian dynamics for H(q, p) = -log_prob(q) + |p|^2 / 2:
     half a momentum step, alternating full position and momentum steps, half a momentum step.
-    ``step_size`` is a number or a (chains,) tensor. Returns (q, p, log_prob(q), grad at q)."""
+    ``step_size`` is a number or a (chains,) tensor. With a diagonal mass matrix M (``inv_mass``
+    its inverse, (dim,) or (chains, dim)) the kinetic energy is p^T M^-1 p / 2 and the position
+    moves by step_size M^-1 p. Returns (q, p, log_prob(q), grad at q)."""
     eps = torch.as_tensor(step_size, dtype=q.dtype, device=q.device).reshape(-1, 1)
     if grad is None:
         _, grad = value_and_grad(log_prob, q)
     p = p + 0.5 * eps * grad
     for i in range(n_steps):
-        q = q + eps * p
+        q = q + eps * (p if inv_mass is None else inv_mass * p)
         lp, grad = value_and_grad(log_prob, q)
         if i < n_steps - 1:
             p = p + eps * grad
@@ -69,16 +78,24 @@ def _accept_prob(h0: torch.Tensor, h1: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(h1), a, torch.zeros_like(a))
 
 
-def initial_step_size(log_prob: LogProb, q, *, generator=None, max_doublings: int = 40) -> torch.Tensor:
+def _momentum(q: torch.Tensor, inv_mass, generator) -> torch.Tensor:
+    """p ~ N(0, M), one row per chain."""
+    p = torch.randn(q.shape, generator=generator, dtype=q.dtype, device=q.device)
+    return p if inv_mass is None else p * inv_mass.rsqrt()
+
+
+def initial_step_size(
+    log_prob: LogProb, q, *, inv_mass=None, generator=None, max_doublings: int = 40
+) -> torch.Tensor:
     """Hoffman & Gelman's (2014, Algorithm 4) heuristic, per chain: double or halve a step size
     from 0.1 until one leapfrog step's acceptance probability crosses 1/2."""
     lp, grad = value_and_grad(log_prob, q)
     eps = torch.full((q.shape[0],), 0.1, dtype=q.dtype, device=q.device)
     direction = None
     for _ in range(max_doublings):
-        p = torch.randn(q.shape, generator=generator, dtype=q.dtype, device=q.device)
-        _, p1, lp1, _ = leapfrog(log_prob, q, p, eps, 1, grad)
-        a = _accept_prob(-lp + 0.5 * (p * p).sum(-1), -lp1 + 0.5 * (p1 * p1).sum(-1))
+        p = _momentum(q, inv_mass, generator)
+        _, p1, lp1, _ = leapfrog(log_prob, q, p, eps, 1, grad, inv_mass)
+        a = _accept_prob(-lp + kinetic(p, inv_mass), -lp1 + kinetic(p1, inv_mass))
         up = a > 0.5
         direction = up if direction is None else direction
         move = up == direction
@@ -114,6 +131,38 @@ class DualAveraging:
         return self.log_eps_bar.exp()
 
 
+class MassAdaptation:
+    """A diagonal inverse mass matrix per chain, estimated in warm-up windows as in Stan: the
+    middle of the warm-up (15 % to 85 % of it) is cut into three windows of lengths 1 : 2 : 4,
+    and at the end of each the inverse mass matrix becomes the variance of the chain's states in
+    that window (Welford's running moments), shrunk towards 1e-3. Each window explores with the
+    metric of the one before, so wide directions that the identity hardly moves along are
+    measured by the later ones."""
+
+    def __init__(self, n_warmup: int):
+        if n_warmup < 30:
+            raise ValueError(
+                f"adapt_mass needs n_warmup >= 30 (windows of states to estimate it); got {n_warmup}"
+            )
+        self.ends = [round((0.15 + 0.7 * f) * n_warmup) for f in (0, 1 / 7, 3 / 7, 1)]
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def update(self, it: int, q: torch.Tensor) -> torch.Tensor | None:
+        """Record the state after warm-up iteration ``it``; at a window's end, return the new
+        inverse mass matrix (chains, dim), else None."""
+        if not self.ends[0] <= it < self.ends[-1]:
+            return None
+        self.n += 1
+        delta = q.double() - self.mean
+        self.mean = self.mean + delta / self.n
+        self.m2 = self.m2 + delta * (q.double() - self.mean)
+        if it + 1 not in self.ends[1:]:
+            return None
+        n, var = self.n, self.m2 / (self.n - 1)
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+        return ((n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0))).to(q.dtype)
+
+
 def hmc(
     log_prob: LogProb,
     init: torch.Tensor,
@@ -124,11 +173,12 @@ def hmc(
     *,
     target_accept: float = 0.8,
     adapt_step_size: bool | None = None,
+    adapt_mass: bool = False,
     jitter: float = 0.1,
     generator: torch.Generator | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """Hamiltonian Monte Carlo with an identity mass matrix, all chains in one batch.
+    """Hamiltonian Monte Carlo, all chains in one batch.
 
     ``log_prob`` maps (chains, dim) to (chains,); ``init`` is (chains, dim). Each iteration draws
     p ~ N(0, I), runs ``n_leapfrog`` leapfrog steps and accepts with probability
@@ -137,11 +187,14 @@ def hmc(
     None, starting from :func:`initial_step_size`); afterwards it stays fixed. Every trajectory
     uses the step size times a uniform factor in [1 - jitter, 1 + jitter], which breaks the
     periodic trajectories that a fixed step and length can fall into (Neal 2011, section 5.4.2.2).
+    The mass matrix is the identity, or with ``adapt_mass`` a diagonal one per chain adapted
+    during the warm-up (:class:`MassAdaptation`); after each new one the step size is found and
+    adapted anew.
 
     Returns ``(samples, info)``: samples (n_samples, chains, dim) and a dict with ``accept_rate``
     (chains,) over the sampling phase, ``step_size`` (chains,), ``log_prob`` (n_samples, chains),
-    ``energy_error`` (n_samples, chains) (dH of each proposal), ``divergences`` and ``n_grad_evals``
-    (gradient evaluations per chain)."""
+    ``energy_error`` (n_samples, chains) (dH of each proposal), ``divergences``, ``n_grad_evals``
+    (gradient evaluations per chain) and ``inv_mass`` (chains, dim; None for the identity)."""
     q = _check_init(init, n_samples, n_warmup)
     chains, dim = q.shape
     adapt = (step_size is None) if adapt_step_size is None else adapt_step_size
@@ -150,26 +203,31 @@ def hmc(
     else:
         eps = torch.as_tensor(step_size, dtype=q.dtype, device=q.device).expand(chains).clone()
     tuner = DualAveraging(eps, target_accept) if adapt and n_warmup > 0 else None
+    inv_mass, mass = None, MassAdaptation(n_warmup) if adapt_mass else None
     lp, grad = value_and_grad(log_prob, q)
     samples = q.new_empty(n_samples, chains, dim)
     trace_lp, trace_dh = q.new_empty(n_samples, chains), q.new_empty(n_samples, chains)
     accepted = torch.zeros(chains, dtype=q.dtype, device=q.device)
     divergences = 0
+    uniform = functools.partial(torch.rand, chains, generator=generator, dtype=q.dtype, device=q.device)
     for it in range(n_warmup + n_samples):
-        p = torch.randn(q.shape, generator=generator, dtype=q.dtype, device=q.device)
-        h0 = -lp + 0.5 * (p * p).sum(-1)
-        wobble = 1 + jitter * (
-            2 * torch.rand(chains, generator=generator, dtype=q.dtype, device=q.device) - 1
-        )
-        q1, p1, lp1, grad1 = leapfrog(log_prob, q, p, eps * wobble, n_leapfrog, grad)
-        h1 = -lp1 + 0.5 * (p1 * p1).sum(-1)
+        p = _momentum(q, inv_mass, generator)
+        h0 = -lp + kinetic(p, inv_mass)
+        wobble = 1 + jitter * (2 * uniform() - 1)
+        q1, p1, lp1, grad1 = leapfrog(log_prob, q, p, eps * wobble, n_leapfrog, grad, inv_mass)
+        h1 = -lp1 + kinetic(p1, inv_mass)
         a = _accept_prob(h0, h1)
-        u = torch.rand(chains, generator=generator, dtype=q.dtype, device=q.device)
-        take = u < a
+        take = uniform() < a
         q = torch.where(take[:, None], q1, q)
         lp = torch.where(take, lp1, lp)
         grad = torch.where(take[:, None], grad1, grad)
-        if it < n_warmup:
+        metric = mass.update(it, q) if mass is not None else None
+        if metric is not None:  # a window ended: its metric, then a fresh step size
+            inv_mass = metric
+            if adapt:
+                eps = initial_step_size(log_prob, q, inv_mass=inv_mass, generator=generator)
+                tuner = DualAveraging(eps, target_accept)
+        elif it < n_warmup:
             if tuner is not None:
                 eps = tuner.update(a) if it < n_warmup - 1 else tuner.final()
         else:
@@ -179,15 +237,9 @@ def hmc(
             divergences += int((~torch.isfinite(h1) | (h1 - h0 > 1000)).sum())
         if callback is not None:
             callback(it)
-    info = {
-        "accept_rate": accepted / n_samples,
-        "step_size": eps.clone(),
-        "log_prob": trace_lp,
-        "energy_error": trace_dh,
-        "divergences": divergences,
-        "n_grad_evals": (n_warmup + n_samples) * n_leapfrog,
-    }
-    return samples, info
+    info = dict(accept_rate=accepted / n_samples, step_size=eps.clone(), log_prob=trace_lp)
+    info.update(energy_error=trace_dh, divergences=divergences, inv_mass=inv_mass)
+    return samples, {**info, "n_grad_evals": (n_warmup + n_samples) * n_leapfrog}
 
 
 def sgld(
@@ -231,61 +283,6 @@ def sgld(
             if step >= total:
                 break
     return samples, {"step_size": step_size, "n_grad_evals": total}
-
-
-# --- diagnostics ----------------------------------------------------------------------------
-
-
-def _split(x: torch.Tensor) -> np.ndarray:
-    """(n, chains, ...) -> (n // 2, 2 chains, K) float64: each chain cut into two halves."""
-    x = torch.as_tensor(x).detach().double().cpu().numpy()
-    if x.ndim < 2 or x.shape[0] < 4:
-        raise ValueError(f"need samples shaped (n >= 4, chains, ...); got {x.shape}")
-    n = x.shape[0] // 2
-    x = x[: 2 * n].reshape(2 * n, x.shape[1], -1)
-    return np.concatenate([x[:n], x[n:]], axis=1)
-
-
-def split_rhat(x: torch.Tensor) -> torch.Tensor:
-    """Split-R-hat (Gelman et al. 2013, eq. 11.4) of samples (n, chains, ...) per trailing element:
-    sqrt of the pooled variance estimate over the mean within-chain variance, each chain split
-    in halves. Near 1 when the chains agree; above about 1.01-1.1 they have not mixed."""
-    s = _split(x)
-    n = s.shape[0]
-    w = s.var(axis=0, ddof=1).mean(axis=0)
-    b = n * s.mean(axis=0).var(axis=0, ddof=1)
-    var_plus = (n - 1) / n * w + b / n
-    out = np.sqrt(var_plus / np.maximum(w, 1e-300))
-    return torch.from_numpy(out).reshape(torch.as_tensor(x).shape[2:])
-
-
-def _autocov(s: np.ndarray) -> np.ndarray:
-    """Autocovariance over axis 0 of (n, m, K) by FFT, (n, m, K), biased (divided by n)."""
-    n = s.shape[0]
-    c = s - s.mean(axis=0)
-    f = np.fft.rfft(c, n=2 * n, axis=0)
-    return np.fft.irfft(f * np.conj(f), axis=0)[:n] / n
-
-
-def ess(x: torch.Tensor) -> torch.Tensor:
-    """Effective sample size of samples (n, chains, ...) per trailing element, from split chains
-    and Geyer's initial monotone sequence of summed autocorrelation pairs (Gelman et al. 2013,
-    section 11.5; Stan's estimator without rank normalisation)."""
-    s = _split(x)
-    n, m, k = s.shape
-    acov = _autocov(s)
-    w = (acov[0] * n / (n - 1)).mean(axis=0)
-    var_plus = (n - 1) / n * w + s.mean(axis=0).var(axis=0, ddof=1)
-    rho = 1.0 - (w - acov.mean(axis=1)) / np.maximum(var_plus, 1e-300)  # (n, K)
-    rho[0] = 1.0
-    out = np.empty(k)
-    for j in range(k):
-        pairs = rho[: 2 * (n // 2), j].reshape(-1, 2).sum(axis=1)
-        stop = np.argmax(pairs <= 0) if (pairs <= 0).any() else len(pairs)
-        pairs = np.minimum.accumulate(pairs[:stop])
-        tau = -1.0 + 2.0 * pairs.sum()
-        out[j] = n * m / max(tau, 1.0 / np.log10(n * m))
-    return torch.from_numpy(out).reshape(torch.as_tensor(x).shape[2:])
 
 
 # --- a network's posterior as a function of its flat weights --------------------------------

@@ -24,8 +24,8 @@ BOOK = dict(
     lr=0.01,
     # HMC, the reference
     hmc_chains=4,
-    hmc_warmup=400,
-    hmc_samples=600,
+    hmc_warmup=600,  # with a diagonal mass matrix adapted in its middle
+    hmc_samples=1200,
     hmc_leapfrog=50,
     hmc_target_accept=0.8,
     # the menu
@@ -56,7 +56,7 @@ SMOKE = dict(
     epochs=20,
     batch_size=30,
     hmc_chains=2,
-    hmc_warmup=15,
+    hmc_warmup=60,  # enough for the mass-matrix windows and a step size after them
     hmc_samples=20,
     hmc_leapfrog=10,
     sgld_steps=100,
