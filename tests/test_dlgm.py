@@ -143,3 +143,13 @@ def test_objective_trains_and_rejects_grey_input():
         model.log_marginal(torch.full((2, 12), 0.5, dtype=torch.float64), k=3)
     with pytest.raises(ValueError, match="entropy"):
         dlgm.mixture_vae_objective(model, x, entropy="exact")
+
+
+def test_grid_modes_finds_the_bumps_of_a_two_mode_density():
+    grid = torch.linspace(-4, 4, 81)
+    zz = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1)
+    centres = torch.tensor([[-2.0, 1.0], [1.5, -1.0]])
+    dens = torch.logsumexp(-((zz[..., None, :] - centres) ** 2).sum(-1) / 0.5 + torch.tensor([0.0, -1.0]), -1)
+    modes = dlgm.grid_modes(dens, grid, 2)
+    assert torch.allclose(modes, centres, atol=0.11)  # the higher bump first
+    assert torch.allclose(dlgm.grid_modes(dens, grid, 3)[2], centres[0], atol=0.11)  # repeats

@@ -242,13 +242,21 @@ def fit_q(
     lr: float = 0.05,
     generator: torch.Generator | None = None,
     n_draws: int = 16,
+    init_means: torch.Tensor | None = None,
 ):
     """A mixture q(z) for one image ``x`` (1, D) fitted directly (not amortized) by maximizing the
-    ELBO with the decoder fixed: the best q of its family. Returns (log_weights, means, log_sigmas)
-    and its ELBO, estimated with ``n_draws`` draws per component."""
+    ELBO with the decoder fixed: the best q of its family. The means start at ``init_means``
+    (K, L), for example the posterior's modes (:func:`grid_modes`), else at N(0, I) draws.
+    Returns (log_weights, means, log_sigmas) and its ELBO, with ``n_draws`` draws per component."""
     g = generator or torch.Generator().manual_seed(0)
     logits = torch.zeros(n_components, requires_grad=True)
-    mu = (torch.randn(n_components, model.n_latent, generator=g)).requires_grad_(True)
+    if init_means is None:
+        init_means = torch.randn(n_components, model.n_latent, generator=g)
+    if init_means.shape != (n_components, model.n_latent):
+        raise ValueError(
+            f"init_means must be ({n_components}, {model.n_latent}); got {tuple(init_means.shape)}"
+        )
+    mu = init_means.detach().clone().float().requires_grad_(True)
     log_s = torch.full((n_components, model.n_latent), -1.0, requires_grad=True)
     opt = torch.optim.Adam([logits, mu, log_s], lr=lr)
 
@@ -266,3 +274,17 @@ def fit_q(
     with torch.no_grad():
         value = elbo(4000).item()
     return (F.log_softmax(logits, -1).detach(), mu.detach(), log_s.detach()), value
+
+
+def grid_modes(log_density: torch.Tensor, grid: torch.Tensor, k: int, window: int = 9) -> torch.Tensor:
+    """The ``k`` highest local maxima of a density on the n x n grid of :func:`grid_log_marginal`
+    (``log_density`` (n, n), ``grid`` (n,)), as points (k, 2); a maximum is the largest value in
+    its ``window`` x ``window`` neighbourhood. With fewer than ``k`` maxima the highest ones repeat."""
+    lp = log_density[None, None]
+    peak = (lp == F.max_pool2d(lp, window, stride=1, padding=window // 2))[0, 0]
+    values = torch.where(peak, log_density, torch.full_like(log_density, -math.inf)).flatten()
+    n_peaks = int(peak.sum())
+    idx = values.topk(min(k, n_peaks)).indices
+    idx = idx[torch.arange(k) % len(idx)]
+    zz = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1).reshape(-1, 2)
+    return zz[idx]

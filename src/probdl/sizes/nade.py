@@ -2,11 +2,11 @@
 
 `BOOK` in full; `SMOKE` and `PAPER` override some of its keys.
 
-The `book` profile stops every model by epochs, so its numbers are the same on every machine.
-Its epoch counts are chosen from one training step of the 500-unit NADE (batch 100) taking about
-61 ms on an idle 2-core CPU (`benchmarks/results/nade.json`): 500 steps, about 31 s, per epoch
-of 50,000 images, so the 8 + 4 NADE epochs take about 6.5 minutes and the whole chapter about 8
-to 9 minutes. The `max_seconds` keys are only safety nets (about 3x the expected time) that warn.
+The `book` profile stops every model by epochs, so its numbers do not depend on the machine's speed.
+Its epoch counts come from the book's build on an idle 2-core CPU: one training step of the
+500-unit NADE (batch 100) took about 101 ms there, 50 s per epoch of 50,000 images, and 8 + 4
+epochs made the chapter 718 s, over its budget; 6 + 2 epochs take about 7 of the chapter's 8.5
+minutes. The `max_seconds` keys are only safety nets (about twice the expected time) that warn.
 """
 
 BOOK = dict(
@@ -17,10 +17,10 @@ BOOK = dict(
     hidden=500,  # the paper's H
     batch_size=100,
     lr=0.002,  # Adam
-    epochs=8,  # NADE on the static binarized MNIST
-    epochs_threshold=4,  # NADE on the thresholded MNIST
-    max_seconds=800,  # safety net only: 8 epochs take about 250 s on an idle 2-core CPU
-    max_seconds_threshold=400,  # safety net only: 4 epochs take about 125 s
+    epochs=6,  # NADE on the static binarized MNIST
+    epochs_threshold=2,  # NADE on the thresholded MNIST
+    max_seconds=700,  # safety net only: 6 epochs take about 300 s on an idle 2-core CPU
+    max_seconds_threshold=250,  # safety net only: 2 epochs take about 105 s
     eval_every=500,  # steps: once per epoch
     patience=0,  # 0: no early stopping (stop by epochs)
     # two-sided bounds on NADE's exact test NLL (nats per image); the paper's converged NADE
