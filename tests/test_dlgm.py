@@ -153,3 +153,13 @@ def test_grid_modes_finds_the_bumps_of_a_two_mode_density():
     modes = dlgm.grid_modes(dens, grid, 2)
     assert torch.allclose(modes, centres, atol=0.11)  # the higher bump first
     assert torch.allclose(dlgm.grid_modes(dens, grid, 3)[2], centres[0], atol=0.11)  # repeats
+
+
+def test_grid_modes_with_a_generator_starts_extra_components_apart_and_on_the_density():
+    grid = torch.linspace(-4, 4, 81)
+    zz = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1)
+    dens = -((zz - torch.tensor([1.0, -0.5])) ** 2).sum(-1) / 0.5  # one bump
+    starts = dlgm.grid_modes(dens, grid, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(starts[0], torch.tensor([1.0, -0.5]), atol=0.11)  # the peak first
+    assert len({tuple(s.tolist()) for s in starts}) == 3  # the other two are not copies of it
+    assert ((starts - torch.tensor([1.0, -0.5])).norm(dim=-1) < 2.0).all()  # drawn where the mass is
