@@ -110,6 +110,24 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int | None):
         yield x[i : i + step], y[i : i + step]
 
 
+def _last_layer_ggn(net: Network, v: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """sum_n J_n^T Lambda_n J_n for the last layer, Lambda_n = v_n^T v_n, without the Jacobians:
+    with phi~ = (phi, 1) (the 1 for the bias), the block of output rows c, c' is
+    sum_n Lambda_n[c, c'] phi~_n phi~_n^T. That is C^2 F^2 N products, where J^T Lambda J from the
+    (N C, C F) rows of v J costs C^3 F^2 N: ten times fewer for ten classes."""
+    lam = torch.einsum("nkc,nkd->ncd", v, v)  # (N, C, C)
+    n, c, _ = lam.shape
+    bias = len(net.sizes) > 1
+    pt = torch.cat([phi, torch.ones(n, 1, dtype=phi.dtype)], -1) if bias else phi  # (N, F~)
+    f = pt.shape[1]
+    weighted = (lam.reshape(n, c * c, 1) * pt.unsqueeze(1)).reshape(n, -1)  # (N, C C F~)
+    blocks = (weighted.T @ pt).reshape(c, c, f, f).permute(0, 2, 1, 3).reshape(c * f, c * f)
+    # rows and columns in (c, f~) order -> the weight row by row, then the bias
+    order = torch.arange(c * f).reshape(c, f)
+    perm = torch.cat([order[:, : f - 1].reshape(-1), order[:, f - 1]]) if bias else order.reshape(-1)
+    return blocks[perm][:, perm]
+
+
 def ggn(net: Network, x, y, likelihood: str, batch_size=None, diagonal=False) -> tuple[torch.Tensor, float]:
     """The GGN sum_n J_n^T Lambda_n J_n (P, P), or only its diagonal (P,), and the summed NLL
     (:func:`nll_sum`) at the network's parameters."""
@@ -119,8 +137,12 @@ def ggn(net: Network, x, y, likelihood: str, batch_size=None, diagonal=False) ->
     for xb, yb in batches(x, y, batch_size):
         phi = net.features(xb)
         out = net(net.theta, phi)
-        vj = net.vjac(output_sqrt(out, likelihood), phi).reshape(-1, p)
-        h += (vj**2).sum(0) if diagonal else vj.T @ vj
+        v = output_sqrt(out, likelihood)
+        if net.last_layer is not None and not diagonal:
+            h += _last_layer_ggn(net, v, phi)
+        else:
+            vj = net.vjac(v, phi).reshape(-1, p)
+            h += (vj**2).sum(0) if diagonal else vj.T @ vj
         loss += nll_sum(out, yb, likelihood).item()
     return h, loss
 
