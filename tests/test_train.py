@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -135,13 +137,28 @@ def test_errors_are_clear():
         train.fit(model, mse, (x, y), steps=1, early_stopping=("x", 1), progress=False)
 
 
-def test_time_limit_is_a_safety_net_that_warns():
+def test_a_passed_time_limit_warns_and_still_runs_every_epoch():
+    """max_seconds never changes a number: a run that passes it warns once and trains every epoch
+    it was asked for, with the same parameters as a run without a limit."""
     x, y, _ = linear_problem()
-    with pytest.warns(RuntimeWarning, match="safety limit.*not the profile's"):
-        h = train.fit(
-            torch.nn.Linear(3, 1), mse, (x, y), steps=10**6, batch_size=10, max_seconds=0.2, progress=False
-        )
-    assert 0 < len(h) < 10**6
+    runs = []
+    for limit in (None, 0.0):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        g = torch.Generator().manual_seed(1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            h = train.fit(
+                model, mse, (x, y), epochs=3, batch_size=10, max_seconds=limit, progress=False, generator=g
+            )
+        passed = [w for w in caught if "expected" in str(w.message)]
+        assert len(passed) == (0 if limit is None else 1), [str(w.message) for w in caught]
+        runs.append((h, model))
+    (h_free, m_free), (h_late, m_late) = runs
+    steps_per_epoch = -(-len(x) // 10)
+    assert len(h_late) == len(h_free) == 3 * steps_per_epoch
+    assert {row["epoch"] for row in h_late.steps} == {0, 1, 2}
+    torch.testing.assert_close(m_late.weight, m_free.weight, rtol=0, atol=0)
 
 
 def test_evaluating_restores_train_mode_after_an_error():
