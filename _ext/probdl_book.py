@@ -79,3 +79,7 @@ def setup(app):
     app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("build-finished", _executed_notebooks_for_download)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":  # the cache key, for CI's cache step: python _ext/probdl_book.py
+    print(cache_key())

@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import yaml
+
 from probdl import config
 
 ROOT = config.REPO_ROOT
@@ -109,3 +111,14 @@ def test_constraints_pin_versions_that_install_anywhere():
     assert not bad, f"constraints.txt lines that are not `name==version`: {bad}"
     names = {re.split(r"[=\[]", line)[0].lower().replace("_", "-") for line in pins}
     assert {"torch", "torchvision", "jupyter-book", "myst-nb"} <= names
+
+
+def test_licences_and_citation_say_what_may_be_reused():
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert (ROOT / "LICENSE-TEXT").read_text().startswith("Attribution-ShareAlike 4.0 International")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["title"] and cff["authors"] and cff["message"]
+    assert cff["license"] == ["MIT", "CC-BY-SA-4.0"]
+    readme = (ROOT / "README.md").read_text()
+    for word in ("LICENSE", "LICENSE-TEXT", "CITATION.cff", "MNIST", "CC BY-SA 3.0", "CC BY 4.0"):
+        assert word in readme, f"README.md's licence section does not name {word}"

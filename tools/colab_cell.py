@@ -1,11 +1,12 @@
-"""Write (or check) the first cell of every chapter: on Colab only, it clones the workbook from the
+"""Write (or check) what follows the repository's address: ``CITATION.cff``'s ``repository-code``
+and the first cell of every chapter: on Colab only, it clones the workbook from the
 repository named in ``_config.yml`` (``repository.url`` and ``branch``, the one place the address is
 kept), puts ``src`` on the path (no editable install: that would need a kernel restart) and points
 ``PROBDL_DATA`` at the shipped data. Everywhere else it does nothing; the book hides it
 (``remove-cell``).
 
-    python tools/colab_cell.py           # update every notebook in book/
-    python tools/colab_cell.py --check   # exit 1 if a notebook's cell is missing or stale
+    python tools/colab_cell.py           # update every notebook in book/ and CITATION.cff
+    python tools/colab_cell.py --check   # exit 1 if a notebook's cell or CITATION.cff is stale
 """
 
 from __future__ import annotations
@@ -55,12 +56,25 @@ def expected_cell(url: str, branch: str) -> dict:
     }
 
 
+def citation(url: str, check: bool) -> list[str]:
+    """Keep CITATION.cff's repository-code equal to repository.url; the stale file's name, if any."""
+    path = ROOT / "CITATION.cff"
+    text = path.read_text(encoding="utf-8")
+    new = re.sub(r"^repository-code: .*$", f'repository-code: "{url}"', text, count=1, flags=re.M)
+    if new == text:
+        return []
+    if not check:
+        path.write_text(new, encoding="utf-8")
+    return [path.name]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if a notebook is stale")
     args = parser.parse_args(argv)
-    cell = expected_cell(*repository())
-    stale = []
+    url, branch = repository()
+    cell = expected_cell(url, branch)
+    stale = citation(url, args.check)
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = [c for c in nb["cells"] if c.get("id") != CELL_ID]
@@ -71,12 +85,10 @@ def main(argv=None) -> int:
             nb["cells"] = [cell] + cells
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.check and stale:
-        print(f"stale or missing Colab cell in {', '.join(stale)}: run python tools/colab_cell.py")
+        print(f"stale or missing repository address in {', '.join(stale)}: run python tools/colab_cell.py")
         return 1
     print(
-        f"{'checked' if args.check else 'updated'} {len(stale)} notebook(s)"
-        if stale
-        else "all notebooks up to date"
+        f"{'checked' if args.check else 'updated'} {len(stale)} file(s)" if stale else "all files up to date"
     )
     return 0
 
