@@ -6,8 +6,10 @@
    by a ``book`` build would serve the smoke numbers, and a fix in ``src/probdl`` would leave old
    outputs in place. Each (profile, package) pair gets its own cache folder under
    ``_build/.jupyter_cache/``; an unchanged rebuild reuses it.
-2. No Thebe scripts (see :func:`_drop_thebe`).
-3. The download button gives the executed notebook: after the build, the notebooks that myst-nb
+2. ``PROBDL_BOOK_BUILD=1`` for the executing kernels (:func:`probdl.report.glue` prints numbers
+   only outside the book build).
+3. No Thebe scripts (see :func:`_drop_thebe`).
+4. The download button gives the executed notebook: after the build, the notebooks that myst-nb
    executed (``_build/jupyter_execute/``) replace the output-free sources under ``_sources/``.
 """
 
@@ -75,6 +77,9 @@ def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
+    # The kernels that execute the chapters inherit this: probdl.report.glue then shows a number
+    # only in the prose, not also as printed output (a learner's own run prints it).
+    os.environ["PROBDL_BOOK_BUILD"] = "1"
     app.connect("config-inited", _set_cache_path)
     app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("build-finished", _executed_notebooks_for_download)

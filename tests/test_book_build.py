@@ -3,6 +3,7 @@ profile and by the helper package's source, so a smoke build never serves a book
 in src/probdl re-executes the chapters, while an unchanged rebuild reuses the cache."""
 
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 
@@ -56,3 +57,16 @@ def test_config_loads_the_extension_and_serves_mathjax_itself():
     assert (ROOT / "_assets" / sphinx["config"]["mathjax_path"]).is_file()
     assert not (ROOT / "_static").exists(), "a root _static/ makes Jupyter Book load every .js in it twice"
     assert "binderhub_url" not in cfg.get("launch_buttons", {})
+
+
+def test_the_book_build_tells_glue_not_to_print(monkeypatch):
+    """The executing kernels inherit PROBDL_BOOK_BUILD: glued numbers stand in the prose only."""
+    monkeypatch.setenv("PROBDL_BOOK_BUILD", "")  # undone after the test, whatever setup sets
+    monkeypatch.delenv("PROBDL_BOOK_BUILD")
+
+    class App:
+        def connect(self, *args, **kwargs):
+            pass
+
+    probdl_book.setup(App())
+    assert os.environ.get("PROBDL_BOOK_BUILD") == "1"

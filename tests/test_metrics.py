@@ -68,3 +68,14 @@ def test_glue_formats_and_returns_the_text():
         report.glue("test-e", "text", ".2f")
     with pytest.raises(ValueError, match="scalar"):
         report.glue("test-f", torch.ones(2))
+
+
+def test_glue_prints_the_number_outside_the_book_build(capsys, monkeypatch):
+    """A learner running a chapter in JupyterLab or Colab sees every glued number in the output of
+    the cell that computes it; the book build shows it in the prose only."""
+    monkeypatch.delenv("PROBDL_BOOK_BUILD", raising=False)
+    report.glue("test-g", 2.5, ".1f")
+    assert "test-g = 2.5" in capsys.readouterr().out
+    monkeypatch.setenv("PROBDL_BOOK_BUILD", "1")
+    report.glue("test-h", 2.5, ".1f")
+    assert "test-h" not in capsys.readouterr().out

@@ -2,14 +2,16 @@
 
 ``glue(name, value, fmt)`` stores a computed value under ``name`` for the rendered page, where
 the text writes ``{glue:text}``name`` ``, so the prose can never disagree with what ran. It uses
-myst-nb's ``glue`` when myst-nb is installed and prints ``name = value`` otherwise (in Colab, or
-in a plain Jupyter session), so the same notebook runs everywhere. Call it in the cell that
-asserts the number.
+myst-nb's ``glue`` when myst-nb is installed. Outside the book build (JupyterLab, Colab, nbval) it
+also prints ``name = value``, so a learner running the chapter sees every number the text quotes
+in the output of the cell that computes it; the book build (``_ext/probdl_book.py`` sets
+``PROBDL_BOOK_BUILD``) shows it in the prose instead. Call it in the cell that asserts the number.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 
 import torch
 
@@ -44,6 +46,6 @@ def glue(name: str, value, fmt: str | None = None) -> str:
         text = value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
     if _myst_glue is not None:
         _myst_glue(name, text, display=False)
-    else:
+    if _myst_glue is None or not os.environ.get("PROBDL_BOOK_BUILD"):
         print(f"{name} = {text}")
     return text
