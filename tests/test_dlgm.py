@@ -91,16 +91,43 @@ def binary(n, d=12, seed=0):
     return (torch.rand(n, d, generator=gen(seed), dtype=torch.float64) < 0.4).double()
 
 
-@pytest.mark.parametrize("adaptive", [False, True])
-def test_elbo_estimate_is_unbiased_and_below_log_px(adaptive):
-    model, x = tiny_model(adaptive), binary(3)
-    log_px, _ = dlgm.grid_log_marginal(model, x, lim=6.0, n=301)
+def spread_model(adaptive):
+    """A tiny model whose mixture components lie apart (the fixed model's means are set at three
+    points; the adaptive one's gammas near 0.9, so that it halts after two of its three steps):
+    there the mixture's entropy differs from the components' entropies by about H(pi)."""
+    model = tiny_model(adaptive)
     with torch.no_grad():
-        draws = torch.stack([model.elbo(x, gen(s)) for s in range(400)])
+        bias = model.head.bias.view(1 if adaptive else 3, 5)
+        if adaptive:
+            bias[:, -1] = 2.0
+        else:
+            bias[:, :2] = torch.tensor([[-2.0, 0.0], [2.0, 0.5], [0.0, 2.5]], dtype=torch.float64)
+        bias[:, 2:4] -= 0.5
+    return model
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_elbo_estimate_is_unbiased(adaptive):
+    """The mean of many one-draw-per-component estimates equals the ELBO of the same q computed by
+    quadrature, sum_grid q(z) [log p(x, z) - log q(z)] dz, within 4 standard errors (about 0.02
+    nats). A Jensen-bound entropy (0.3 nats lower), each component's own density in place of the
+    mixture's (up to H(pi) higher) or a constant off by a nat all fail."""
+    model, x, n = spread_model(adaptive), binary(3), 20_000
+    with torch.no_grad():
+        q = model.q_params(x)
+        exact, mass = dlgm.grid_elbo(model, x, q[:3], lim=6.0, n=301)
+        draws = model.elbo(x.repeat(n, 1), gen(1)).view(n, 3)
         t = model.terms(x)
-    assert (draws.mean(0) <= log_px + 3 * draws.std(0) / 20).all()
-    assert (t["entropy_bound"] <= t["entropy_mc"] + 5).all()  # a loose sanity bound; the exact test is above
+    torch.testing.assert_close(mass, torch.ones(3, dtype=torch.float64), atol=1e-6, rtol=0)
+    se = draws.std(0) / math.sqrt(n)
+    assert ((draws.mean(0) - exact).abs() < 4 * se).all(), (draws.mean(0), exact, se)
+    assert (se < 0.01).all()  # small enough to see a 0.3-nat bias
+    log_px, _ = dlgm.grid_log_marginal(model, x, lim=6.0, n=301)
+    assert (exact <= log_px).all()
+    assert (t["entropy_bound"] <= t["entropy_mc"] + 5).all()  # a loose sanity bound
     assert (t["components"] >= 1).all() and (t["components"] <= 3).all()
+    if adaptive:
+        assert (q[3].sum(-1) == 2).all()  # gamma near 0.9: the stick left after two is 1 %
 
 
 @pytest.mark.parametrize("adaptive", [False, True])
@@ -113,6 +140,46 @@ def test_importance_sampled_log_marginal_converges_to_quadrature(adaptive):
     torch.testing.assert_close(
         post.exp().sum((1, 2)) * cell, torch.ones(3, dtype=torch.float64), atol=1e-6, rtol=0
     )
+
+
+def full_recurrence_q(model, x):
+    """The adaptive q with the recurrence run for all K steps for every example, then the stick
+    closed at the halting step: what the halting model must give, computed the long way."""
+    h, (b, k, l) = model.trunk(x), (x.shape[0], model.n_components, model.n_latent)
+    state, outs = None, []
+    for _ in range(k):
+        state = model.cell(h, state)
+        outs.append(model.head(state[0]))
+    out = torch.stack(outs, 1)
+    gamma = torch.sigmoid(out[..., -1])
+    _, remaining = dlgm.stick_breaking(gamma)
+    halt = torch.cat([remaining[:, :-1] < model.threshold, torch.ones(b, 1, dtype=torch.bool)], 1)
+    first = halt.float().argmax(1)
+    steps = torch.arange(k)
+    gamma = torch.where(steps[None] == first[:, None], torch.ones_like(gamma), gamma)
+    active = steps[None] <= first[:, None]
+    return dlgm.stick_breaking(gamma)[0], out[..., :l], out[..., l : 2 * l], active
+
+
+def test_adaptive_recurrence_stops_for_halted_examples():
+    """Halting is real: the LSTM cell sees an example only until its stick is used up (counted by
+    a hook on the cell), and q is the same as with the recurrence run to the end."""
+    model = tiny_model(adaptive=True, k=5)
+    with torch.no_grad():
+        model.head.bias[-1] = 0.8  # gamma near 0.7: the examples halt after 3 of 5 steps
+    rows = []
+    model.cell.register_forward_hook(lambda mod, inp, out: rows.append(inp[0].shape[0]))
+    x = binary(40, seed=6)
+    with torch.no_grad():
+        log_w, mu, log_s, active = model.q_params(x)
+        seen = sum(rows)
+        w_ref, mu_ref, ls_ref, active_ref = full_recurrence_q(model, x)
+    assert torch.equal(active, active_ref)
+    assert 1 < active.sum(-1).float().mean() < 4.5  # some halt early: the test sees the saving
+    assert seen == active.sum()  # one LSTM step per component used, none after halting
+    torch.testing.assert_close(log_w.exp(), w_ref)
+    torch.testing.assert_close(mu[active], mu_ref[active])
+    torch.testing.assert_close(log_s[active], ls_ref[active])
 
 
 def test_adaptive_weights_halt_and_sum_to_one():
@@ -163,3 +230,101 @@ def test_grid_modes_with_a_generator_starts_extra_components_apart_and_on_the_de
     assert torch.allclose(starts[0], torch.tensor([1.0, -0.5]), atol=0.11)  # the peak first
     assert len({tuple(s.tolist()) for s in starts}) == 3  # the other two are not copies of it
     assert ((starts - torch.tensor([1.0, -0.5])).norm(dim=-1) < 2.0).all()  # drawn where the mass is
+
+
+def bimodal_model(d=6, a=2.0, c=3.0):
+    """A model with a known answer: the decoder's logits are a |z_1| - c for all d pixels (two ReLU
+    units give |z_1|), so for x = all ones the posterior is symmetric in z_1 -> -z_1 with two
+    modes of mass 1/2 each, far apart. The best single Gaussian sits on one of them; a
+    two-component mixture takes both, so its gap is smaller by log 2 (the two halves barely
+    overlap) and its ELBO stays below log p(x)."""
+    model = dlgm.MixtureVAE(d, 2, 2, 1)
+    with torch.no_grad():
+        first, second, out = model.decoder[0], model.decoder[2], model.decoder[4]
+        first.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+        second.weight.copy_(torch.eye(2))
+        out.weight.fill_(a)
+        first.bias.zero_(), second.bias.zero_(), out.bias.fill_(-c)
+    return model, torch.ones(1, d)
+
+
+def mc_elbo_se(model, x, q, n, seed):
+    """The standard error of a direct fit's n-draw ELBO estimate (as in fit_q)."""
+    log_w, mu, log_s = q
+    z = mu + log_s.exp() * torch.randn((n, *mu.shape), generator=gen(seed))
+    with torch.no_grad():
+        v = (log_w.exp() * (model.log_joint(x.expand(len(log_w), -1), z) - dlgm.mixture_log_prob(z, *q))).sum(
+            -1
+        )
+    return v.std() / math.sqrt(n)
+
+
+def test_mixture_fit_closes_a_known_bimodal_gap():
+    model, x = bimodal_model()
+    grid = torch.linspace(-5, 5, 201)
+    log_px, post = dlgm.grid_log_marginal(model, x, lim=5.0, n=201)
+    _, masses = dlgm.grid_basins(post[0])
+    torch.testing.assert_close(masses[:2], torch.tensor([0.5, 0.5], dtype=torch.float64), atol=1e-6, rtol=0)
+    gap = {}
+    for k in (1, 2):
+        init = dlgm.grid_modes(post[0], grid, k)
+        q, value = dlgm.fit_q(model, x, k, steps=300, generator=gen(k), init_means=init)
+        exact, mass = dlgm.grid_elbo(model, x, tuple(t[None] for t in q), lim=5.0, n=201)
+        assert abs(mass.item() - 1) < 1e-4
+        assert exact.item() <= log_px.item() + 1e-4  # the grid's own error is ~1e-5
+        se = mc_elbo_se(model, x, q, 4000, seed=10 + k)
+        assert abs(value - exact.item()) < 4 * se  # fit_q's reported ELBO is the ELBO of its q
+        gap[k] = (log_px - exact).item()
+    assert gap[1] > math.log(2) - 0.02  # one Gaussian misses half the mass
+    assert gap[2] < 0.1 * gap[1]  # the mixture closes most of it
+    assert abs(gap[1] - gap[2] - math.log(2)) < 0.02  # by log 2, the known answer
+
+
+def test_grid_basins_weigh_each_mode():
+    grid = torch.linspace(-4, 4, 81)
+    zz = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1)
+    comps = torch.stack([-((zz - c) ** 2).sum(-1) / 0.5 for c in torch.tensor([[-2.0, 1.0], [1.5, -1.0]])])
+    dens = torch.logsumexp(comps + torch.tensor([0.25, 0.75]).log()[:, None, None], 0)
+    peaks, masses = dlgm.grid_basins(dens)
+    assert len(peaks) == 2
+    torch.testing.assert_close(masses, torch.tensor([0.75, 0.25], dtype=torch.float64), atol=1e-3, rtol=0)
+    assert torch.allclose(zz.reshape(-1, 2)[peaks[0]], torch.tensor([1.5, -1.0]), atol=0.11)
+
+
+def test_gradient_of_the_estimate_is_unbiased():
+    """The estimate's gradient (reparameterized draws, weights through pi_k) averages to the gradient
+    of the quadrature ELBO (central differences), for the weights' logits, a mean and a log sigma,
+    within 4 standard errors over batches of draws: a detach on z or on pi fails."""
+    model, x = spread_model(False), binary(2)
+    idx = [4, 9, 14, 0, 6, 3]  # the three weight logits, two means, a log sigma (head.bias layout)
+    grads = []
+    for s in range(20):
+        model.zero_grad()
+        model.elbo(x.repeat(1000, 1), gen(100 + s)).sum().div(1000).backward()
+        grads.append(model.head.bias.grad[idx].clone())
+    grads = torch.stack(grads)
+    fd, h = [], 1e-4
+    for i in idx:
+        vals = []
+        for sign in (1, -1):
+            with torch.no_grad():
+                model.head.bias[i] += sign * h
+                vals.append(dlgm.grid_elbo(model, x, model.q_params(x)[:3], lim=6.0, n=301)[0].sum())
+                model.head.bias[i] -= sign * h
+        fd.append((vals[0] - vals[1]) / (2 * h))
+    fd = torch.stack(fd)
+    se = grads.std(0) / math.sqrt(len(grads))
+    assert ((grads.mean(0) - fd).abs() < 4 * se + 1e-4).all(), (grads.mean(0), fd, se)
+    assert (fd.abs() > 10 * se).sum() >= 4  # the test can see a missing gradient path
+
+
+def test_occam_penalty_is_the_weight_entropy_times_its_weight():
+    model, x = tiny_model(adaptive=True), binary(8, seed=7)
+    out = {}
+    for lam in (0.0, 0.5):
+        torch.manual_seed(3)
+        out[lam] = dlgm.mixture_vae_objective(model, x, weight_entropy=lam)["loss"]
+    with torch.no_grad():
+        h = dlgm.categorical_entropy(model.q_params(x)[0]).mean()
+    assert h > 0.1
+    torch.testing.assert_close(out[0.5] - out[0.0], 0.5 * h)

@@ -4,13 +4,14 @@ Smyth 2017): a VAE whose approximate posterior is q(z|x) = sum_k pi_k N(z; mu_k,
 The weights come either from a softmax (``MixtureVAE``, K fixed) or from stick breaking,
 pi_1 = gamma_1, pi_k = gamma_k prod_{j<k} (1 - gamma_j), with the gamma_k and the components
 produced step by step by a recurrent (LSTM) inference network that halts when the remaining stick
-falls below a threshold (``MixtureVAE(adaptive=True)``).
+falls below a threshold (``MixtureVAE(adaptive=True)``): the recurrence stops for that example, so
+it costs as many LSTM steps and decoder passes as it has components.
 
 The ELBO with a mixture q is sum_k pi_k E_{q_k}[log p(x, z)] + H[q]. It is estimated by one
 reparameterized draw per component, z_k = mu_k + sigma_k eps_k, weighted by pi_k: unbiased, and
-the weights get their gradient exactly through pi_k (a draw of the component index would not be
-differentiable). H[q] is estimated with the same draws (log q(z_k) of the whole mixture), or
-bounded from below by Jensen's inequality (:func:`mixture_entropy_lower_bound`).
+the weights get an unbiased pathwise gradient through the factor pi_k (a draw of the component
+index would not be differentiable). H[q] is estimated with the same draws (log q(z_k) of the whole
+mixture), or bounded from below by Jensen's inequality (:func:`mixture_entropy_lower_bound`).
 
 Public API
 ----------
@@ -22,6 +23,9 @@ MixtureVAE(n_visible, n_hidden, n_latent, n_components, adaptive=False, threshol
     .q_params(x) -> (log_weights, means, log_sigmas, active), .terms(x), .elbo(x),
     .log_marginal(x, k), .sample(n)
 mixture_vae_objective(model, x, *rest, entropy="mc", weight_entropy=0.0)
+For a 2-D latent space, by quadrature: grid_log_marginal(model, x) -> (log p(x), log p(z|x) on the
+grid), grid_elbo(model, x, q) -> (ELBO of q, q's mass on the grid), grid_basins(log_density) ->
+(modes, their basins' masses), grid_modes(...); fit_q(model, x, K) a directly fitted mixture.
 """
 
 from __future__ import annotations
@@ -103,6 +107,8 @@ class MixtureVAE(nn.Module):
         if n_components < 1:
             raise ValueError(f"n_components must be >= 1, got {n_components}")
         self.n_visible, self.n_latent, self.n_components = n_visible, n_latent, n_components
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"threshold must be in [0, 1), got {threshold}")
         self.adaptive, self.threshold = adaptive, float(threshold)
         self.trunk = nn.Sequential(_mlp([n_visible, n_hidden, n_hidden]), nn.ReLU())
         if adaptive:
@@ -125,20 +131,29 @@ class MixtureVAE(nn.Module):
                 out[..., l : 2 * l],
                 torch.ones(b, k, dtype=torch.bool, device=x.device),
             )
-        state, outs = None, []
-        for _ in range(k):
-            state = self.cell(h, state)
-            outs.append(self.head(state[0]))
-        out = torch.stack(outs, 1)
-        gamma = torch.sigmoid(out[..., -1])
-        # halt: close the stick at the first step whose remaining stick would fall below threshold
-        _, remaining = stick_breaking(gamma.detach())
-        halt = torch.cat(
-            [remaining[:, :-1] < self.threshold, torch.ones(b, 1, dtype=torch.bool, device=x.device)], 1
-        )
-        first = halt.float().argmax(1)  # the first halting step
+        # the recurrence runs only for the examples still going: an example whose remaining stick
+        # falls below the threshold at step k is dropped from the batch after step k (its stick is
+        # closed there, gamma_k = 1), so it costs k + 1 LSTM steps and k + 1 decoder passes
+        out = h.new_zeros(b, k, 2 * l + 1)
+        rows, state = torch.arange(b, device=x.device), None
+        log_left = h.new_zeros(b)  # log of the stick left, for the halting decision only
+        first = torch.full((b,), k - 1, dtype=torch.long, device=x.device)  # the halting step
+        for step in range(k):
+            state = self.cell(h[rows], state)
+            o = self.head(state[0])
+            out = out.index_put((rows, torch.full_like(rows, step)), o)
+            log_left[rows] += torch.log1p(-torch.sigmoid(o[:, -1].detach()))
+            if step == k - 1:
+                break
+            done = log_left[rows] < (math.log(self.threshold) if self.threshold > 0 else -math.inf)
+            first[rows[done]] = step
+            rows, state = rows[~done], (state[0][~done], state[1][~done])
+            if len(rows) == 0:
+                break
         steps = torch.arange(k, device=x.device)
-        gamma = torch.where(steps[None] == first[:, None], torch.ones_like(gamma), gamma)
+        gamma = torch.where(
+            steps[None] == first[:, None], torch.ones_like(out[..., -1]), torch.sigmoid(out[..., -1])
+        )
         active = steps[None] <= first[:, None]
         weights, _ = stick_breaking(gamma)
         log_w = torch.where(active, weights.clamp_min(1e-30).log(), torch.full_like(weights, -math.inf))
@@ -220,18 +235,52 @@ def mixture_vae_objective(
     return {"loss": loss, "elbo": elbo.mean().detach(), "components": t["components"].mean()}
 
 
+def _grid(model: MixtureVAE, lim: float, n: int):
+    if model.n_latent != 2:
+        raise ValueError(f"the grid needs a 2-D latent space, the model has {model.n_latent}")
+    g = torch.linspace(-lim, lim, n, dtype=next(model.parameters()).dtype)
+    zz = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 1, 2)  # (n*n, 1, 2)
+    return zz, 2 * math.log(g[1] - g[0])
+
+
 def grid_log_marginal(model: MixtureVAE, x: torch.Tensor, lim: float = 4.0, n: int = 201):
     """For a 2-D latent space: log p(x) by quadrature on an n x n grid over [-lim, lim]^2, and the
     log posterior density log p(z|x) on the grid, (B,) and (B, n, n)."""
-    if model.n_latent != 2:
-        raise ValueError(f"grid_log_marginal needs a 2-D latent space, the model has {model.n_latent}")
-    g = torch.linspace(-lim, lim, n, dtype=next(model.parameters()).dtype)
-    zz = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 1, 2)  # (n*n, 1, 2)
+    zz, log_cell = _grid(model, lim, n)
     with torch.no_grad():
         lj = torch.cat([model.log_joint(x, c) for c in torch.split(zz, 4096)])  # (n*n, B)
-    log_cell = 2 * math.log(g[1] - g[0])
     log_px = torch.logsumexp(lj, 0) + log_cell
     return log_px, (lj - log_px).T.reshape(-1, n, n)
+
+
+@torch.no_grad()
+def grid_elbo(model: MixtureVAE, x: torch.Tensor, q, lim: float = 4.0, n: int = 201):
+    """For a 2-D latent space: the ELBO of the mixture ``q`` = (log_weights (B, K), means (B, K, 2),
+    log_sigmas (B, K, 2)) by quadrature, sum_grid q(z) [log p(x, z) - log q(z)] dz, with no Monte
+    Carlo noise, and the mass of q on the grid (1 when the grid covers q), both (B,)."""
+    zz, log_cell = _grid(model, lim, n)
+    lj = torch.cat([model.log_joint(x, c) for c in torch.split(zz, 4096)])  # (n*n, B)
+    log_q = mixture_log_prob(zz, *q)  # (n*n, B)
+    mass = log_q.exp() * math.exp(log_cell)
+    terms = torch.where(mass > 0, mass * (lj - log_q), torch.zeros_like(mass))
+    return terms.sum(0), mass.sum(0)
+
+
+def grid_basins(log_density: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The modes of a density on an n x n grid and the probability mass of each one's basin of
+    attraction: every cell climbs to the highest of its 3 x 3 neighbours until it reaches a local
+    maximum. Returns (flat indices of the maxima, their masses), the masses in decreasing order and
+    summing to one."""
+    n = log_density.shape[-1]
+    _, up = F.max_pool2d(log_density[None, None], 3, stride=1, padding=1, return_indices=True)
+    ptr = up.flatten()
+    for _ in range(int(math.log2(n * n)) + 2):  # pointer jumping: each pass doubles the climb
+        ptr = ptr[ptr]
+    p = torch.softmax(log_density.flatten().double(), 0)
+    mass = torch.zeros_like(p).index_add_(0, ptr, p)
+    peaks = (mass > 0).nonzero().flatten()
+    order = mass[peaks].argsort(descending=True)
+    return peaks[order], mass[peaks][order]
 
 
 def fit_q(
