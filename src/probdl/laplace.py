@@ -49,8 +49,10 @@ class Laplace:
 
     likelihood:      ``"regression"`` (Gaussian, noise scale ``sigma_noise``; default the model's
                      ``noise_std`` if it has one, else 1) or ``"classification"`` (softmax).
-    hessian:         ``"full"`` (exact Hessian; negative eigenvalues, which a ReLU network has
-                     away from an exact optimum, are clipped to 0 with a warning), ``"ggn"``
+    hessian:         ``"full"`` (exact Hessian; its negative eigenvalues are fine as long as
+                     the posterior precision H / s^2 + delta I is positive definite, i.e. at a
+                     minimum of the negative log posterior; where it is not, a warning, and
+                     those directions keep the prior's precision delta), ``"ggn"``
                      (generalized Gauss-Newton, positive semi-definite), ``"diag"`` (its diagonal)
                      or ``"kron"`` (KFAC: a Kronecker product per linear layer).
     subset:          ``"all"`` weights, or ``"last_layer"`` (the last nn.Linear; the rest fixed).
@@ -113,7 +115,7 @@ class Laplace:
             self.h, self.loss = fn(net, x, y, self.likelihood, batch_size)
             self._eig, self._chol = None, None
             if self.hessian == "full":
-                self._decompose()  # checks for (and clips) negative eigenvalues
+                self._check_posterior_precision()
         elif self.hessian == "diag":
             self.h_diag, self.loss = curv.ggn(net, x, y, self.likelihood, batch_size, diagonal=True)
         else:
@@ -127,25 +129,47 @@ class Laplace:
 
     def _decompose(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The likelihood curvature's eigendecomposition (full, ggn), once: with it the evidence
-        and the posterior under any prior precision and noise scale cost O(P)."""
+        and the posterior under any prior precision and noise scale cost O(P). The full Hessian's
+        eigenvalues are kept as they are (negative ones included: what must be positive is the
+        posterior precision, see :meth:`_spectrum`); the GGN's, positive semi-definite by
+        construction, lose their round-off negatives."""
         if self._eig is None:
             lam, v = torch.linalg.eigh(self.h)
             self._min_eig, self._n_negative = lam.min().item(), int((lam < 0).sum())
-            if self._min_eig < -1e-8 * lam.abs().max().item() and self.hessian == "full":
-                warnings.warn(
-                    f"the Hessian of the NLL is indefinite ({self._n_negative} negative eigenvalues, least "
-                    f"{self._min_eig:.3g}): the parameters are not at a minimum; they are clipped "
-                    "to 0 (use hessian='ggn', positive semi-definite by construction)",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-            self._eig = (lam.clamp_min(0.0), v)
+            self._eig = (lam if self.hessian == "full" else lam.clamp_min(0.0), v)
         return self._eig
+
+    def _check_posterior_precision(self) -> None:
+        """Warn if H_lik / s^2 + delta I at the current prior precision and noise scale is not
+        positive definite: then the parameters are not at a minimum of the negative log
+        posterior, and :meth:`_spectrum` clips the offending eigenvalues."""
+        if self.hessian == "full" and self.min_posterior_eigenvalue <= 0:
+            post = self.eigenvalues / self.sigma_noise**2 + self.prior_precision
+            warnings.warn(
+                f"the posterior precision H / s^2 + delta I is not positive definite "
+                f"({int((post <= 0).sum())} eigenvalues <= 0, least {post.min().item():.3g}; "
+                f"delta = {self.prior_precision.item():.3g}, s = {self.sigma_noise.item():.3g}): the "
+                "parameters are not at a minimum of the negative log posterior; in those directions "
+                "the posterior keeps the prior's precision only (or use hessian='ggn')",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     eigenvalues = property(lambda self: self._decompose()[0], doc="eigenvalues of the likelihood's curvature")
     eigenvectors = property(lambda self: self._decompose()[1], doc="its eigenvectors (columns)")
-    min_eigenvalue = property(lambda self: self._decompose() and self._min_eig, doc="before clipping")
-    n_negative = property(lambda self: self._decompose() and self._n_negative, doc="before clipping")
+    min_eigenvalue = property(
+        lambda self: self._decompose() and self._min_eig, doc="of the likelihood's curvature"
+    )
+    n_negative = property(
+        lambda self: self._decompose() and self._n_negative, doc="of the likelihood's curvature"
+    )
+
+    @property
+    def min_posterior_eigenvalue(self) -> float:
+        """The least eigenvalue of the posterior precision H_lik / s^2 + delta I (full, ggn)
+        at the current prior precision and noise scale, before any clipping: positive at a
+        genuine minimum of the negative log posterior."""
+        return (self.eigenvalues.min() / self.sigma_noise**2 + self.prior_precision).item()
 
     def _cholesky(self) -> torch.Tensor | None:
         """For a GGN not yet eigendecomposed: the Cholesky factor of the posterior precision at
@@ -183,7 +207,9 @@ class Laplace:
         delta = self.prior_precision if prior_precision is None else prior_precision
         s2 = (self.sigma_noise if sigma_noise is None else sigma_noise) ** 2
         if self.hessian in ("full", "ggn"):
-            return self.eigenvalues / s2 + delta
+            post = self.eigenvalues / s2 + delta
+            # a direction of non-positive posterior curvature keeps the prior's precision
+            return torch.where(post > 0, post, delta) if self.hessian == "full" else post
         if self.hessian == "diag":
             return self.h_diag / s2 + delta
         return torch.cat([torch.outer(lg, la).reshape(-1) / s2 + delta for lg, _, la, _ in self.kron])
@@ -289,6 +315,7 @@ class Laplace:
         opt.step(closure)
         self.prior_precision = log_delta.detach().exp()
         self.sigma_noise = log_s.detach().exp()
+        self._check_posterior_precision()
         return self
 
     # --- sampling and the predictive ---------------------------------------------------------
