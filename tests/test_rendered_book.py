@@ -17,34 +17,17 @@ import http.server
 import json
 import os
 import re
-import shutil
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from browser_support import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("PROBDL_SITE", ROOT / "_build" / "html"))
-REQUIRED = os.environ.get("PROBDL_REQUIRE_BROWSER", "") == "1"
 SCREENSHOTS = Path(os.environ.get("PROBDL_SCREENSHOTS", ROOT / "_build" / "screenshots"))
 SCREENSHOT_PAGES = ("01_elbo", "04_bbb_regression")
-CHROMIUM_ARGS = [
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _skip(reason: str):
-    if REQUIRED:
-        pytest.fail(f"{reason} (PROBDL_REQUIRE_BROWSER=1 makes this a failure)")
-    pytest.skip(reason)
 
 
 def chapter_pages() -> list[str]:
@@ -60,7 +43,7 @@ def exercise_count(stem: str) -> int:
 @pytest.fixture(scope="module")
 def site() -> Path:
     if not (SITE / "index.html").is_file():
-        _skip(f"no built book at {SITE}: build it first with `jupyter-book build .`")
+        skip_or_fail(f"no built book at {SITE}: build it first with `jupyter-book build .`")
     return SITE
 
 
@@ -77,21 +60,6 @@ def server(site):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        _skip("Chromium is not installed: `apt-get install chromium` (Debian) to run the browser checks")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip("the playwright package is missing: `pip install -r requirements.txt`")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def open_page(browser, url: str):
