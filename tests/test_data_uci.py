@@ -1,5 +1,7 @@
 """Tests of the small regression tables in probdl.data: diabetes, the UCI split reader, splits."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,7 @@ def test_uci_reader_roundtrip_and_missing_file(tmp_path):
     np.savetxt(folder / "index_target.txt", [4], fmt="%d")
     np.savetxt(folder / "index_train_0.txt", [0, 2, 4, 6, 7], fmt="%d")
     np.savetxt(folder / "index_test_0.txt", [1, 3, 5], fmt="%d")
+    (folder / "n_splits.txt").write_text("4\n")
     xtr, ytr, xte, yte = data.load_uci("toy", 0, root=folder)
     assert xtr.shape == (5, 4) and yte.shape == (3, 1)
     assert torch.equal(yte[:, 0], torch.tensor([9.0, 19.0, 29.0]))
@@ -42,3 +45,42 @@ def test_random_split_and_standardize():
     torch.testing.assert_close(xs.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(xs.std(0), torch.ones(3))
     torch.testing.assert_close(xo, xs[:5])
+
+
+SHIPPED = {"bostonHousing": (506, 13, 51), "energy": (768, 8, 77), "yacht": (308, 6, 31)}
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_shipped_uci_sets(name):
+    n, d, n_test = SHIPPED[name]
+    assert data.uci_n_splits(name) == 20
+    xtr, ytr, xte, yte = data.load_uci(name, 19)
+    assert xtr.shape == (n - n_test, d) and xte.shape == (n_test, d) and yte.shape == (n_test, 1)
+    # train and test rows are disjoint and together the whole set
+    rows = torch.cat([torch.cat([xtr, ytr], 1), torch.cat([xte, yte], 1)])
+    table = torch.tensor(np.loadtxt(data.uci_folder(name) / "data.txt"), dtype=torch.float32)
+    cols = [*np.loadtxt(data.uci_folder(name) / "index_features.txt", dtype=int, ndmin=1)]
+    cols.append(int(np.loadtxt(data.uci_folder(name) / "index_target.txt", dtype=int)))
+    assert torch.equal(torch.sort(rows.sum(1)).values, torch.sort(table[:, cols].sum(1)).values)
+    with pytest.raises(ValueError, match="has 20 splits, numbered 0 to 19"):
+        data.load_uci(name, 20)
+
+
+def test_uci_public_layout_and_corrupt_files(tmp_path):
+    public = tmp_path / "UCI_Datasets" / "yacht" / "data"
+    shutil.copytree(data.uci_folder("yacht"), public)
+    ours = data.load_uci("yacht", 3)
+    for root in (tmp_path, tmp_path / "UCI_Datasets"):
+        for a, b in zip(data.load_uci("yacht", 3, root=root), ours):
+            assert torch.equal(a, b)
+    with open(public / "index_test_7.txt", "a") as fh:
+        fh.write("0\n")
+    with pytest.raises(data.DataFileError, match="split files .* sha256"):
+        data.load_uci("yacht", 3, root=tmp_path)
+    shutil.copy(data.uci_folder("yacht") / "index_test_7.txt", public)
+    text = (public / "data.txt").read_text()
+    (public / "data.txt").write_text(text.replace("0.", "1.", 1))
+    with pytest.raises(data.DataFileError, match="corrupt data file .*data.txt"):
+        data.load_uci("yacht", 3, root=tmp_path)
+    with pytest.raises(data.DataFileError, match="no data.txt"):
+        data.load_uci("yacht", 0, root=tmp_path / "nowhere")

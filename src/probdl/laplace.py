@@ -54,7 +54,11 @@ class Laplace:
                      minimum of the negative log posterior; where it is not, a warning, and
                      those directions keep the prior's precision delta), ``"ggn"``
                      (generalized Gauss-Newton, positive semi-definite), ``"diag"`` (its diagonal)
-                     or ``"kron"`` (KFAC: a Kronecker product per linear layer).
+                     or ``"kron"`` (KFAC: a Kronecker product per linear layer,
+                     G kron A with a 1 appended to the inputs, so one block holds the
+                     weight, the bias and their cross terms; laplace-torch 0.3 keeps separate
+                     blocks G_w kron A_w and G_b instead: the same weight and bias blocks and
+                     trace, a different spectrum and evidence; tests/test_laplace_kron.py).
     subset:          ``"all"`` weights, or ``"last_layer"`` (the last nn.Linear; the rest fixed).
     The weights are the model's parameters in ``model.parameters()`` order, except a learned
     ``log_noise``.
