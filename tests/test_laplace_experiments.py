@@ -80,3 +80,21 @@ def test_paper_sizes_build():
     )
     out = ex.evaluate_split(xtr, ytr, xte, yte, seed=19, map_epochs=2, bbb_epochs=20, eval_every=2, **kw)
     assert set(out["scores"]) == set(ex.METHODS)
+
+
+def test_predictives_of_y_include_the_noise():
+    from probdl import laplace
+
+    xtr, ytr, _, _ = data.load_uci("yacht", 2)
+    x, _, _ = data.standardize(xtr)
+    y, _, _ = data.standardize(ytr)
+    net = ex.fit_map(x, y, 8, 1.0, 30, 0.01)
+    la = laplace.Laplace(net, "regression", hessian="ggn", sigma_noise=0.3).fit(x, y)
+    _, v = ex.laplace_predictive(la, x[:5])
+    torch.testing.assert_close(v, la.predictive(x[:5])[1] + 0.09)
+    vi, _ = ex.fit_bbb(x, y, 8, 1.0, 5, 0.01)
+    torch.manual_seed(0)
+    _, v_vi = ex.bbb_predictive(vi, x[:5], 200)
+    torch.manual_seed(0)
+    _, v_f = ex.predictive.predictive(vi, x[:5], 200)
+    torch.testing.assert_close(v_vi, v_f + vi.noise_std.detach() ** 2)
