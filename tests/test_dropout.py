@@ -1,6 +1,7 @@
 """Tests of probdl.dropout: the log-uniform KL approximation against numerical integration and
 Monte Carlo, the moments of local reparameterization against weight noise, the sparse mode,
-the objective, the gradient variance of the three estimators, and MC dropout."""
+the objective, the gradient variance of the three estimators, Gal & Ghahramani's weight decay
+against a Monte Carlo KL of the mixture it approximates, and MC dropout."""
 
 import functools
 import math
@@ -8,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from probdl import dropout, mlp, train
 
@@ -227,8 +229,81 @@ def test_mc_predict_regression_classification_and_modes():
         for layer in clf.layers:
             layer.log_sigma2.copy_(torch.log(layer.weight**2))  # alpha = 1
     clf.eval()
-    probs = dropout.mc_predict(clf, torch.randn(6, 3), 50)
+    xc = torch.randn(6, 3)
+    probs = dropout.mc_predict(clf, xc, 50)
     assert not clf.training and torch.allclose(probs.sum(-1), torch.ones(6), atol=1e-5)
-    assert not torch.allclose(probs, torch.softmax(clf(torch.randn(6, 3)), -1))
+    # the same input: a dropout_on that left the variational layers in eval mode would give
+    # exactly the deterministic softmax (alpha = 1 moves the probabilities by far more than 1e-3)
+    assert (probs - torch.softmax(clf(xc), -1)).abs().max() > 1e-3
     with pytest.raises(ValueError, match="n_samples"):
         dropout.mc_predict(reg, x, 0)
+
+
+# --- Bernoulli dropout as variational inference -------------------------------------------------
+
+
+def _mixture_kl_draws(m, p, sigma, length_scale, z, e):
+    """log q(w) - log p(w) at w = z m + sigma e, for q = p N(0, sigma^2 I) + (1-p) N(m, sigma^2 I)
+    (torch.distributions) and the prior N(0, l^-2 I): single-draw KL estimates."""
+    comp = Independent(Normal(torch.stack([torch.zeros_like(m), m]), sigma), 1)
+    q = MixtureSameFamily(Categorical(torch.tensor([p, 1 - p], dtype=m.dtype)), comp)
+    prior = Independent(Normal(torch.zeros_like(m), 1 / length_scale), 1)
+    w = z[:, None] * m + sigma * e
+    return q.log_prob(w) - prior.log_prob(w)
+
+
+def test_gal_kl_term_matches_the_mixture_kl():
+    """N x (the term at 2W - the term at W) against the Monte Carlo KL of the mixture of a narrow
+    Gaussian at 0 and one at each column m_k of M = W / (1-p) (the weights unit k feeds), summed
+    over units, with common random numbers: the parameter-dependent part of the KL, its constant
+    (1-p) l^2 / 2, which p goes with which layer (0.2 on the inputs, 0.5 on the hidden units),
+    and the inverted-dropout scaling M = W / (1-p) (4 standard errors)."""
+    torch.manual_seed(0)
+    net = mlp.PlainMLP([3, 4, 2], dropout=0.5, input_dropout=0.2).double()
+    n_data, ell, sigma, n = 40, 2.0, 1e-2, 100_000
+    assert dropout.input_dropout_rates(net) == [0.2, 0.5]
+    g = torch.Generator().manual_seed(1)
+    diffs = 0.0
+    for layer, p in zip(net.layers, (0.2, 0.5)):
+        for k in range(layer.in_features):
+            m = layer.weight.detach()[:, k] / (1 - p)
+            z = (torch.rand(n, generator=g, dtype=torch.float64) > p).double()
+            e = torch.randn(n, len(m), generator=g, dtype=torch.float64)
+            diffs = diffs + _mixture_kl_draws(2 * m, p, sigma, ell, z, e)
+            diffs = diffs - _mixture_kl_draws(m, p, sigma, ell, z, e)
+    se = diffs.std().item() / math.sqrt(n)
+    before = dropout.gal_kl_term(net, n_data, ell).item()
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.mul_(2)
+    after = dropout.gal_kl_term(net, n_data, ell).item()
+    assert abs(n_data * (after - before) - diffs.mean().item()) < 4 * se, (after - before, se)
+
+
+def test_gal_kl_term_biases_and_objective():
+    """Biases are never dropped: l^2 / (2N) ||b||^2. The objective adds the term to the mean NLL
+    (eval mode here, so that the network is deterministic)."""
+    net = mlp.PlainMLP([2, 3, 1], dropout=0.5, likelihood="gaussian", noise_std=0.5)
+    n_data, ell = 25, 3.0
+    with_bias = dropout.gal_kl_term(net, n_data, ell)
+    with torch.no_grad():
+        b = [layer.bias.clone() for layer in net.layers]
+        for layer in net.layers:
+            layer.bias.zero_()
+    expected = ell**2 / (2 * n_data) * sum(bi.pow(2).sum() for bi in b)
+    assert (with_bias - dropout.gal_kl_term(net, n_data, ell)).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
+    net.eval()
+    x, y = torch.randn(7, 2), torch.randn(7, 1)
+    terms = dropout.mc_dropout_objective(net, x, y, n_data=n_data, length_scale=ell)
+    nll = -torch.distributions.Normal(net(x), 0.5).log_prob(y).mean()
+    kl = dropout.gal_kl_term(net, n_data, ell)
+    assert terms["loss"].item() == pytest.approx((nll + kl).item(), rel=1e-5)
+    assert terms["kl_term"].item() == pytest.approx(kl.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="length_scale"):
+        dropout.gal_kl_term(net, n_data, 0.0)
+    with pytest.raises(ValueError, match="n_data"):
+        dropout.gal_kl_term(net, 0, ell)
+    with pytest.raises(TypeError, match="PlainMLP"):
+        dropout.gal_kl_term(dropout.VariationalDropoutMLP([2, 1]), n_data, ell)

@@ -4,6 +4,9 @@ Molchanov, Ashukha & Vetrov 2017).
 Public API
 ----------
 mc_predict(model, x, n_samples)          MC dropout: the predictive with dropout kept on at test time
+input_dropout_rates(model)               the dropout rate on the inputs of each of a PlainMLP's layers
+gal_kl_term(model, n_data, length_scale) Gal & Ghahramani's KL approximation per example (weight decay)
+mc_dropout_objective(model, x, y, ...)   their dropout-VI objective for ``probdl.train.fit``
 dropout_on(model)                        context: eval mode except the dropout (and variational) layers
 kl_log_uniform(log_alpha)                the approximate KL per weight from the log-uniform prior
 kl_log_uniform_quadrature(log_alpha)     the same by numerical integration (a reference)
@@ -75,6 +78,50 @@ def mc_predict(
     return outs.mean(0).float(), outs.var(0, unbiased=False).float()
 
 
+# --- Bernoulli dropout as variational inference (Gal & Ghahramani 2016) -------------------------
+
+
+def input_dropout_rates(model: nn.Module) -> list[float]:
+    """The dropout rate p on the inputs of each linear layer of a :class:`probdl.mlp.PlainMLP`:
+    ``input_dropout`` for the first layer, ``dropout`` (on the hidden units) for the others."""
+    if not hasattr(model, "dropout") or not hasattr(model, "input_dropout"):
+        raise TypeError(f"expected a PlainMLP (with .dropout and .input_dropout), got {type(model).__name__}")
+    return [float(model.input_dropout)] + [float(model.dropout)] * (len(model.layers) - 1)
+
+
+def gal_kl_term(model: nn.Module, n_data: int, length_scale: float) -> torch.Tensor:
+    """KL(q || p) / N up to terms free of the parameters, for q(W) = M diag(z), z ~ Bernoulli(1-p)
+    per input unit, and the prior N(0, l^-2) on every weight and bias (Gal & Ghahramani 2016,
+    appendix): sum over layers of (1-p) l^2 / (2N) ||M||^2 + l^2 / (2N) ||b||^2, with p the
+    dropout rate on the layer's inputs (the weights a dropped unit feeds). ``PlainMLP`` uses
+    inverted dropout, W (z / (1-p)) h, so its stored weight is W = (1-p) M."""
+    if not isinstance(n_data, int) or n_data < 1:
+        raise ValueError(f"n_data must be a positive int (the training-set size), got {n_data!r}")
+    if not length_scale > 0:
+        raise ValueError(f"length_scale must be positive, got {length_scale!r}")
+    l2 = float(length_scale) ** 2
+    total = 0.0
+    for layer, p in zip(model.layers, input_dropout_rates(model)):
+        m = layer.weight / (1 - p)  # the mean weights M of q(W) = M diag(z)
+        total = total + (1 - p) * l2 / (2 * n_data) * m.pow(2).sum()
+        if layer.bias is not None:
+            total = total + l2 / (2 * n_data) * layer.bias.pow(2).sum()
+    return total
+
+
+def mc_dropout_objective(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_data: int, length_scale: float
+) -> dict:
+    """Gal & Ghahramani's dropout objective, the negative ELBO per training example for
+    ``probdl.train.fit`` (bind ``n_data`` and ``length_scale`` with ``functools.partial``):
+    ``loss`` = -mean log p(y | x, W) under one dropout mask per example + :func:`gal_kl_term`.
+    For ``likelihood="gaussian"`` the model precision tau = 1 / noise_std^2 is in the likelihood
+    (a point estimate when the model learns its noise)."""
+    ll = model.log_likelihood(model(x), y).mean()
+    kl = gal_kl_term(model, n_data, length_scale)
+    return {"loss": -ll + kl, "log_lik": ll, "kl_term": kl}
+
+
 # --- variational dropout: the KL under the log-uniform prior ------------------------------------
 
 #: Molchanov, Ashukha & Vetrov (2017), eq. (14): -KL ~ k1 sigmoid(k2 + k3 log a) - log(1 + 1/a)/2 - k1
@@ -132,9 +179,10 @@ class VariationalDropoutLinear(nn.Module):
     Molchanov et al. 2017); the bias is a point estimate.
 
     parameterization: ``"additive"`` (the free parameters are theta and log sigma^2, with
-        sigma^2 = alpha theta^2: w = theta + sigma e, whose gradient in theta is noise-free) or
-        ``"multiplicative"`` (theta and log alpha: w = theta (1 + sqrt(alpha) e), Kingma et al.
-        2015, whose gradient in theta carries the noise).
+        sigma^2 = alpha theta^2: w = theta + sigma e, so that dw/dtheta = 1 is noise-free; the
+        gradient in theta, dL/dw at the sampled w, still varies with e) or ``"multiplicative"``
+        (theta and log alpha: w = theta (1 + sqrt(alpha) e), Kingma et al. 2015, where
+        dw/dtheta = 1 + sqrt(alpha) e carries the noise too).
     local_reparameterization: sample the pre-activations, b = x theta^T + sqrt(x^2 sigma^2^T) e,
         independently per example, instead of one weight matrix per minibatch.
     threshold: in eval mode with ``sparse=True``, weights with log alpha > threshold are dropped
