@@ -257,3 +257,13 @@ def test_last_layer_jacobian_in_closed_form_equals_autodiff(likelihood):
     close(jac, ref, 1e-12)
     v = torch.randn(len(x), 4, out.shape[1], dtype=torch.float64)
     close(net.vjac(v, phi), torch.einsum("nkc,ncp->nkp", v, ref), 1e-12)
+
+
+def test_sampling_through_the_eigendecomposition():
+    model, x, y, kw = small_problem("regression")
+    la = laplace.Laplace(model, "regression", hessian="ggn", **kw).fit(x, y)
+    cov = la.posterior_covariance  # through the Cholesky factor
+    la._decompose()  # from here on, through the eigendecomposition
+    draws = la.sample(20000, generator=torch.Generator().manual_seed(1)) - la.mean
+    se = torch.diagonal(cov) * math.sqrt(2 / len(draws))
+    assert ((draws.var(0) - torch.diagonal(cov)).abs() < 5 * se).all()
