@@ -9,10 +9,14 @@ BOOK = dict(
     grad_alphas=(0.1, 0.5, 1.0, 2.0),
     grad_batch=100,
     grad_repeats=50,  # noise draws per gradient-variance estimate
+    noise_draws=100_000,  # unit noise vs weight noise: draws of one example's pre-activations
     # --- MC dropout on the 1-D regression problem (chapter 04's data)
     reg_n_train=500,
     reg_hidden=50,
     reg_dropout=0.1,  # small p: the 1-D fit needs most units, the spread comes from the rest
+    # prior N(0, 1/l^2) on every weight and bias (Gal & Ghahramani's weight decay): l = 1 is
+    # chapter 04's N(0, 1) prior of Bayes by Backprop, so that both methods share it
+    reg_length_scale=1.0,
     reg_epochs=400,
     reg_batch_size=100,
     reg_lr=0.01,
@@ -24,6 +28,7 @@ BOOK = dict(
     mnist_n_train=50_000,
     mnist_hidden=400,
     mnist_dropout=0.5,
+    mnist_length_scale=1.0,  # the N(0, 1) prior of chapter 05's Bayes by Backprop
     mnist_epochs=5,
     mnist_batch_size=128,
     mnist_lr=1e-3,
