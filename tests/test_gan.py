@@ -232,3 +232,17 @@ def test_mlp_features_and_errors():
         gan.train_gan(_toy_gan(), torch.zeros(10, 1), epochs=1, k=0)
     u = gan.GAN(gan.Generator([2, 3, 1]), gan.Discriminator([1, 3]), noise="uniform").noise(1000)
     assert u.min() >= -1 and u.max() <= 1 and abs(u.mean()) < 0.1
+
+
+def test_sample_uses_eval_mode_and_restores_it():
+    torch.manual_seed(0)
+    g = gan.Generator([2, 8, 1])
+    g.net.insert(1, torch.nn.Dropout(0.5))  # a generator whose eval and train modes differ
+    model = gan.GAN(g, gan.Discriminator([1, 4]))
+    z = model.noise(64, torch.Generator().manual_seed(0))
+    model.train()
+    s = model.sample(64, generator=torch.Generator().manual_seed(0))
+    assert model.generator.training, "sample() must restore the generator's training mode"
+    model.eval()
+    assert torch.allclose(s, model.generator(z)), "sample() must draw with the generator in eval mode"
+    assert not model.generator.training

@@ -16,7 +16,8 @@ The chapter ``book/10_gan.ipynb`` derives every piece.
   :func:`jensen_shannon` (the identities of the paper's Theorem 1, on a grid).
 * Toy data and scores: :func:`ring_of_gaussians`, :func:`mode_coverage`.
 * Scores of samples: :func:`parzen_log_likelihood` (the Parzen-window estimate of the paper's
-  Table 1), :func:`select_parzen_sigma`, :func:`frechet_distance` (as pytorch-fid computes it),
+  Table 1), :func:`select_parzen_sigma`, :func:`frechet_distance` (the squared 2-Wasserstein distance
+  between fitted Gaussians, as pytorch-fid computes it),
   :func:`mlp_features`.
 """
 
@@ -344,7 +345,8 @@ def _mean_cov(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def frechet_distance(features_a, features_b) -> float:
-    """The Fréchet distance between Gaussians fitted to two feature sets (n, d):
+    """The Fréchet distance between Gaussians fitted to two feature sets (n, d), which is the
+    *squared* 2-Wasserstein distance W_2^2 between the two Gaussians (squared feature units):
     ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), with unbiased covariances as
     pytorch-fid computes them. The trace of the square root is taken from the eigenvalues of the
     symmetric S_a^(1/2) S_b S_a^(1/2), which has the same spectrum as S_a S_b."""
@@ -363,7 +365,8 @@ def frechet_distance(features_a, features_b) -> float:
 @torch.no_grad()
 def mlp_features(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The last hidden layer's activations of a :class:`probdl.mlp.PlainMLP` (every layer but the
-    output one, with its activation), in eval mode: the feature space of a Fréchet distance."""
+    output one, with its activation), in eval mode: the feature space of a Fréchet distance
+    (squared 2-Wasserstein)."""
     was = model.training
     model.eval()
     out = []
