@@ -220,6 +220,9 @@ def test_mc_predict_regression_classification_and_modes():
     with torch.no_grad():
         samples = torch.stack([reg(x) for _ in range(2000)])
     assert torch.allclose(mean, samples.mean(0), atol=4 * samples.std(0).max().item() / math.sqrt(2000) * 2)
+    # the variance of the passes (not their sd): against the independent draws, 4 standard errors
+    ref_var = samples.var(0)
+    assert ((var - ref_var).abs() < 4 * ref_var * math.sqrt(2 / 2000) * math.sqrt(2)).all()
     again = dropout.mc_predict(reg, x, 2000, generator=torch.Generator().manual_seed(0))
     assert torch.equal(again[0], mean)
     plain = mlp.PlainMLP([1, 20, 1], likelihood="gaussian")
@@ -235,6 +238,14 @@ def test_mc_predict_regression_classification_and_modes():
     # the same input: a dropout_on that left the variational layers in eval mode would give
     # exactly the deterministic softmax (alpha = 1 moves the probabilities by far more than 1e-3)
     assert (probs - torch.softmax(clf(xc), -1)).abs().max() > 1e-3
+    # the mean of the passes' probabilities (not the softmax of the mean logits)
+    many = dropout.mc_predict(clf, xc, 4000, generator=torch.Generator().manual_seed(1))
+    clf.train()
+    with torch.no_grad():
+        ref = torch.stack([torch.softmax(clf(xc), -1) for _ in range(4000)])
+    clf.eval()
+    se = ref.std(0) / math.sqrt(4000)
+    assert ((many - ref.mean(0)).abs() < 4 * math.sqrt(2) * se + 1e-6).all()
     with pytest.raises(ValueError, match="n_samples"):
         dropout.mc_predict(reg, x, 0)
 
