@@ -328,3 +328,15 @@ def test_occam_penalty_is_the_weight_entropy_times_its_weight():
         h = dlgm.categorical_entropy(model.q_params(x)[0]).mean()
     assert h > 0.1
     torch.testing.assert_close(out[0.5] - out[0.0], 0.5 * h)
+
+
+def test_objective_with_the_jensen_bound_uses_the_bound():
+    """entropy="bound": the objective's ELBO is the joint term plus Jensen's entropy bound (lower than
+    the sampled entropy's by at least (L/2)(1 - log 2) on average), from the same draws."""
+    model, x = spread_model(False), binary(8, seed=8)
+    torch.manual_seed(4)
+    out = dlgm.mixture_vae_objective(model, x, entropy="bound")
+    torch.manual_seed(4)
+    t = model.terms(x)
+    torch.testing.assert_close(out["elbo"], (t["joint"] + t["entropy_bound"]).mean())
+    torch.testing.assert_close(out["loss"], -(t["joint"] + t["entropy_bound"]).mean())

@@ -266,13 +266,14 @@ def grid_elbo(model: MixtureVAE, x: torch.Tensor, q, lim: float = 4.0, n: int = 
     return terms.sum(0), mass.sum(0)
 
 
-def grid_basins(log_density: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def grid_basins(log_density: torch.Tensor, window: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
     """The modes of a density on an n x n grid and the probability mass of each one's basin of
-    attraction: every cell climbs to the highest of its 3 x 3 neighbours until it reaches a local
-    maximum. Returns (flat indices of the maxima, their masses), the masses in decreasing order and
-    summing to one."""
+    attraction: every cell climbs to the highest cell of its ``window`` x ``window`` neighbourhood
+    until it reaches a maximum of its own neighbourhood (as in :func:`grid_modes`: ripples closer
+    than the window count as one mode). Returns (flat indices of the modes, their masses), the
+    masses in decreasing order and summing to one."""
     n = log_density.shape[-1]
-    _, up = F.max_pool2d(log_density[None, None], 3, stride=1, padding=1, return_indices=True)
+    _, up = F.max_pool2d(log_density[None, None], window, stride=1, padding=window // 2, return_indices=True)
     ptr = up.flatten()
     for _ in range(int(math.log2(n * n)) + 2):  # pointer jumping: each pass doubles the climb
         ptr = ptr[ptr]
@@ -292,13 +293,22 @@ def fit_q(
     generator: torch.Generator | None = None,
     n_draws: int = 16,
     init_means: torch.Tensor | None = None,
+    init_log_weights: torch.Tensor | None = None,
 ):
     """A mixture q(z) for one image ``x`` (1, D) fitted directly (not amortized) by maximizing the
     ELBO with the decoder fixed: the best q of its family. The means start at ``init_means``
-    (K, L), for example the posterior's modes (:func:`grid_modes`), else at N(0, I) draws.
+    (K, L), for example the posterior's modes (:func:`grid_modes`), else at N(0, I) draws; the
+    weights at ``init_log_weights`` (K,), for example the modes' masses, else equal.
     Returns (log_weights, means, log_sigmas) and its ELBO, with ``n_draws`` draws per component."""
     g = generator or torch.Generator().manual_seed(0)
-    logits = torch.zeros(n_components, requires_grad=True)
+    logits = torch.zeros(n_components)
+    if init_log_weights is not None:
+        if init_log_weights.shape != (n_components,):
+            raise ValueError(
+                f"init_log_weights must be ({n_components},); got {tuple(init_log_weights.shape)}"
+            )
+        logits = init_log_weights.detach().clone().float()
+    logits.requires_grad_(True)
     if init_means is None:
         init_means = torch.randn(n_components, model.n_latent, generator=g)
     if init_means.shape != (n_components, model.n_latent):
@@ -352,3 +362,19 @@ def grid_modes(
         extra = torch.multinomial(probs, k - len(idx), replacement=True, generator=generator)
         return torch.cat([zz[idx], zz[extra]])
     return zz[idx[torch.arange(k) % len(idx)]]
+
+
+def basin_starts(
+    log_density: torch.Tensor, grid: torch.Tensor, k: int, generator: torch.Generator | None = None
+):
+    """Starts for a ``k``-component fit on the 2-D grid: the ``k`` modes with the heaviest basins
+    (:func:`grid_basins`) as means and their masses, renormalized, as weights; with fewer modes, the
+    rest are draws from the density (as in :func:`grid_modes`) with a small weight (1 %).
+    Returns (means (k, 2), log_weights (k,))."""
+    peaks, masses = grid_basins(log_density)
+    zz = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1).reshape(-1, 2)
+    means, w = zz[peaks[:k]], masses[:k].float()
+    if len(means) < k:
+        extra = grid_modes(log_density, grid, k, generator=generator)[len(means) :]
+        means, w = torch.cat([means, extra]), torch.cat([w, torch.full((k - len(w),), 0.01)])
+    return means, (w / w.sum()).log()
