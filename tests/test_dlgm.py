@@ -340,3 +340,23 @@ def test_objective_with_the_jensen_bound_uses_the_bound():
     t = model.terms(x)
     torch.testing.assert_close(out["elbo"], (t["joint"] + t["entropy_bound"]).mean())
     torch.testing.assert_close(out["loss"], -(t["joint"] + t["entropy_bound"]).mean())
+
+
+def test_basin_starts_put_the_components_on_the_modes_weighted_by_mass():
+    grid = torch.linspace(-4, 4, 81)
+    zz = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1)
+    centres = torch.tensor([[-2.0, 1.0], [1.5, -1.0]])
+    comps = torch.stack([-((zz - c) ** 2).sum(-1) / 0.5 for c in centres])
+    dens = torch.logsumexp(comps + torch.tensor([0.25, 0.75]).log()[:, None, None], 0)
+    means, log_w = dlgm.basin_starts(dens, grid, 2)
+    assert torch.allclose(means, centres.flip(0), atol=0.11)  # the heavier mode first
+    torch.testing.assert_close(log_w.exp(), torch.tensor([0.75, 0.25]), atol=1e-3, rtol=0)
+    means3, log_w3 = dlgm.basin_starts(dens, grid, 3, generator=gen(0))
+    assert len(means3) == 3 and abs(log_w3.exp().sum().item() - 1) < 1e-6
+    assert log_w3.exp()[2] < 0.02  # a start beyond the modes gets a small weight
+    q, _ = dlgm.fit_q(
+        bimodal_model()[0], torch.ones(1, 6), 2, steps=1, init_means=means, init_log_weights=log_w
+    )
+    torch.testing.assert_close(q[0].exp(), log_w.exp(), atol=0.05, rtol=0)  # one step from the start
+    with pytest.raises(ValueError, match="init_log_weights"):
+        dlgm.fit_q(bimodal_model()[0], torch.ones(1, 6), 3, steps=1, init_log_weights=log_w)
