@@ -1,7 +1,8 @@
 """Markov chain Monte Carlo for network posteriors: Hamiltonian Monte Carlo (Duane et al. 1987;
 Neal 2011) with step-size adaptation by dual averaging (Hoffman & Gelman 2014), stochastic
-gradient Langevin dynamics (Welling & Teh 2011); the diagnostics split-R-hat and effective
-sample size live in :mod:`probdl.diagnostics` and are re-exported here.
+gradient Langevin dynamics (Welling & Teh 2011); the diagnostics (split-R-hat, its
+rank-normalized version and the bulk and tail effective sample sizes) live in
+:mod:`probdl.diagnostics` and are re-exported here.
 
 Every sampler runs several chains as one batch: ``log_prob`` maps a ``(chains, dim)`` tensor to
 ``(chains,)`` and the samples come back as ``(n_samples, chains, dim)``. :class:`NetworkPosterior`
@@ -18,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .diagnostics import ess, split_rhat  # noqa: F401  (re-exported: mcmc.ess, mcmc.split_rhat)
+from .diagnostics import ess, ess_bulk, ess_tail, rhat, split_rhat  # noqa: F401  (re-exported)
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
 
