@@ -239,22 +239,12 @@ class Laplace:
             raise AttributeError("hessian='diag' has no dense covariance; use .posterior_variance")
         if self.hessian == "kron":
             return torch.block_diag(
-                *(self._kron_block(k, s) for k, s in zip(self.kron, self._kron_spectra()))
+                *(curv.kron_block_cov(k, s) for k, s in zip(self.kron, self._kron_spectra()))
             )
         if (chol := self._cholesky()) is not None:
             return torch.cholesky_inverse(chol)
         v = self.eigenvectors
         return (v / self._spectrum()) @ v.T
-
-    def _kron_block(self, factors, spectrum) -> torch.Tensor:
-        """One layer's dense covariance, in parameter order (weight row-major, then bias)."""
-        _, qg, _, qa = factors
-        q = torch.kron(qg, qa)
-        cov = (q / spectrum.reshape(-1)) @ q.T
-        o, i = spectrum.shape
-        order = torch.arange(o * i).reshape(o, i)
-        perm = torch.cat([order[:, :-1].reshape(-1), order[:, -1]])
-        return cov[perm][:, perm]
 
     @property
     def posterior_variance(self) -> torch.Tensor:
@@ -262,20 +252,14 @@ class Laplace:
         if self.hessian == "diag":
             return 1.0 / self._spectrum()
         if self.hessian == "kron":
-            parts = []
-            for (lg, qg, la, qa), s in zip(self.kron, self._kron_spectra()):
-                parts.append(((qg**2) @ (1 / s) @ (qa**2).T))  # (O, I+1)
-            return torch.cat([self._from_kron_order(p) for p in parts])
+            return curv.kron_variance(self.kron, self._kron_spectra())
         return torch.diagonal(self.posterior_covariance).clone()
 
-    def _kron_spectra(self):
+    def _kron_spectra(self) -> list[torch.Tensor]:
+        """The posterior precision's eigenvalues per layer, shaped (O, I+1) as the factors."""
         spec = self._spectrum()
         sizes = [len(lg) * len(la) for lg, _, la, _ in self.kron]
         return [s.reshape(len(k[0]), len(k[2])) for s, k in zip(torch.split(spec, sizes), self.kron)]
-
-    def _from_kron_order(self, m: torch.Tensor) -> torch.Tensor:
-        """(O, I+1) per layer -> weight (O, I) flattened, then bias (O,)."""
-        return torch.cat([m[:, :-1].reshape(-1), m[:, -1]])
 
     # --- the evidence ----------------------------------------------------------------------------
     def log_likelihood(self, sigma_noise=None) -> torch.Tensor:
@@ -333,13 +317,7 @@ class Laplace:
             return self.mean + (eps / self._spectrum().sqrt()) @ self.eigenvectors.T
         if self.hessian == "diag":
             return self.mean + eps * self.posterior_variance.sqrt()
-        parts, start = [], 0
-        for (lg, qg, la, qa), s in zip(self.kron, self._kron_spectra()):
-            e = eps[:, start : start + s.numel()].reshape(-1, *s.shape) / s.sqrt()
-            m = qg @ e @ qa.T  # (n, O, I+1) in the basis of the parameters
-            parts.append(torch.cat([m[:, :, :-1].reshape(n_samples, -1), m[:, :, -1]], 1))
-            start += s.numel()
-        return self.mean + torch.cat(parts, 1)
+        return self.mean + curv.kron_scale(self.kron, self._kron_spectra(), eps)
 
     def functional_variance(self, jac: torch.Tensor) -> torch.Tensor:
         """J Sigma J^T (N, C, C) for Jacobians ``jac`` (N, C, P) of the outputs."""
@@ -352,15 +330,7 @@ class Laplace:
             return u @ u.transpose(1, 2)
         if self.hessian == "diag":
             return (jac * self.posterior_variance) @ jac.transpose(1, 2)
-        out, start = 0.0, 0
-        for (lg, qg, la, qa), s in zip(self.kron, self._kron_spectra()):
-            o, i = s.shape
-            w = jac[:, :, start : start + o * (i - 1)].reshape(*jac.shape[:2], o, i - 1)
-            b = jac[:, :, start + o * (i - 1) : start + o * i].unsqueeze(-1)
-            u = qg.T @ torch.cat([w, b], -1) @ qa / s.sqrt()  # (N, C, O, I+1) in the eigenbasis
-            out = out + torch.einsum("ncoi,ndoi->ncd", u, u)
-            start += o * i
-        return out
+        return curv.kron_functional_variance(self.kron, self._kron_spectra(), jac)
 
     @torch.no_grad()
     def predictive(

@@ -1,6 +1,7 @@
 """Curvature of a network's negative log-likelihood for the Laplace approximation: Jacobians of
 the outputs with respect to the parameters (``torch.func``), the exact Hessian, the generalized
-Gauss-Newton matrix (GGN), its diagonal and its Kronecker factors (KFAC), and small helpers for
+Gauss-Newton matrix (GGN), its diagonal and its Kronecker factors (KFAC) with the algebra of the
+Kronecker-factored posterior (covariance, variances, draws, functional variance), and helpers for
 one-off Laplace fits of an explicit log density (:func:`find_mode`, :func:`laplace_log_marginal`).
 
 Everything is float64. For regression the curvature is computed at unit noise (``sigma_noise =
@@ -223,6 +224,58 @@ def kron_factors(net: Network, x, y, likelihood: str, batch_size=None):
         for hk in hooks:
             hk.remove()
     return [(g.detach(), a.detach()) for g, a in factors], n, loss
+
+
+# --- the Kronecker-factored posterior --------------------------------------------------------
+# Per layer, (lg, qg, la, qa): the eigendecompositions of the factors G and A (A with a 1 appended
+# to the inputs), and ``spectrum`` (O, I+1): the posterior precision's eigenvalues
+# outer(lg, la) / s^2 + delta. Parameters are ordered weight (O, I) row-major, then bias (O,).
+
+
+def _from_kron_order(m: torch.Tensor) -> torch.Tensor:
+    """(..., O, I+1) -> (..., O*I + O): the weight flattened, then the bias."""
+    return torch.cat([m[..., :-1].flatten(-2), m[..., -1]], -1)
+
+
+def kron_block_cov(factors, spectrum: torch.Tensor) -> torch.Tensor:
+    """One layer's dense posterior covariance, in parameter order (for small networks)."""
+    _, qg, _, qa = factors
+    q = torch.kron(qg, qa)
+    cov = (q / spectrum.reshape(-1)) @ q.T
+    o, i = spectrum.shape
+    order = torch.arange(o * i).reshape(o, i)
+    perm = torch.cat([order[:, :-1].reshape(-1), order[:, -1]])
+    return cov[perm][:, perm]
+
+
+def kron_variance(kron, spectra) -> torch.Tensor:
+    """The posterior marginal variances (P,) of every layer."""
+    return torch.cat(
+        [_from_kron_order((qg**2) @ (1 / s) @ (qa**2).T) for (_, qg, _, qa), s in zip(kron, spectra)]
+    )
+
+
+def kron_scale(kron, spectra, eps: torch.Tensor) -> torch.Tensor:
+    """Sigma^(1/2) eps for standard normal ``eps`` (n, P): posterior draws minus the mean."""
+    parts, start = [], 0
+    for (_, qg, _, qa), s in zip(kron, spectra):
+        e = eps[:, start : start + s.numel()].reshape(-1, *s.shape) / s.sqrt()
+        parts.append(_from_kron_order(qg @ e @ qa.T))  # (n, O, I+1) back in the parameters' basis
+        start += s.numel()
+    return torch.cat(parts, 1)
+
+
+def kron_functional_variance(kron, spectra, jac: torch.Tensor) -> torch.Tensor:
+    """J Sigma J^T (N, C, C) for Jacobians ``jac`` (N, C, P)."""
+    out, start = 0.0, 0
+    for (_, qg, _, qa), s in zip(kron, spectra):
+        o, i = s.shape
+        w = jac[:, :, start : start + o * (i - 1)].reshape(*jac.shape[:2], o, i - 1)
+        b = jac[:, :, start + o * (i - 1) : start + o * i].unsqueeze(-1)
+        u = qg.T @ torch.cat([w, b], -1) @ qa / s.sqrt()  # (N, C, O, I+1) in the eigenbasis
+        out = out + torch.einsum("ncoi,ndoi->ncd", u, u)
+        start += o * i
+    return out
 
 
 # --- a Laplace fit of an explicit log density (the closed-form checks) -----------------------

@@ -88,6 +88,39 @@ def _timed(seconds: dict, name: str, fn):
     return out
 
 
+def _select(
+    seconds, x_train, y_train, seed, hidden, valid_fraction, prior_grid, map_epochs, bbb_sigma_grid,
+    bbb_epochs, lr, eval_every, n_pred_samples,
+):  # fmt: skip
+    """Step 1 of :func:`evaluate_split`: the prior precision of MAP and the prior scale of Bayes by
+    Backprop chosen on a validation part of the training split, and the chosen fit's ELBO curve."""
+    fit_idx, valid_idx = data.random_split(len(x_train), (1 - valid_fraction,), seed)
+    xf, xv, _, _ = data.standardize(x_train[fit_idx], x_train[valid_idx])
+    yf, yv, _, _ = data.standardize(y_train[fit_idx], y_train[valid_idx])
+
+    def valid_ll(pred):
+        return gaussian_scores(*pred(xv), yv)["ll"]
+
+    maps = [
+        _timed(seconds, "MAP (selection)", lambda d=d: fit_map(xf, yf, hidden, d, map_epochs, lr))
+        for d in prior_grid
+    ]
+    delta = prior_grid[max(range(len(maps)), key=lambda i: valid_ll(_map_predictive(maps[i])))]
+    vis = [
+        _timed(
+            seconds,
+            "Bayes by Backprop (selection)",
+            lambda s=s: fit_bbb(xf, yf, hidden, s, bbb_epochs, lr, (xv, yv), eval_every),
+        )
+        for s in bbb_sigma_grid
+    ]
+    best = max(
+        range(len(vis)), key=lambda i: valid_ll(lambda z: bbb_predictive(vis[i][0], z, n_pred_samples))
+    )
+    sigma, curve = bbb_sigma_grid[best], vis[best][1].values("valid_elbo", evals=True)
+    return delta, sigma, curve
+
+
 def evaluate_split(
     x_train,
     y_train,
@@ -122,31 +155,11 @@ def evaluate_split(
     ``"seconds"``: the time of each kind of fit, ``"bbb_valid_elbo"``: the chosen Bayes by
     Backprop's validation ELBO every ``eval_every`` steps, and ``"n_refit"``."""
     seconds: dict[str, float] = {}
-    fit_idx, valid_idx = data.random_split(len(x_train), (1 - valid_fraction,), seed)
-    xf, xv, _, _ = data.standardize(x_train[fit_idx], x_train[valid_idx])
-    yf, yv, _, _ = data.standardize(y_train[fit_idx], y_train[valid_idx])
     torch.manual_seed(1000 + seed)
-
-    def valid_ll(pred):
-        return gaussian_scores(*pred(xv), yv)["ll"]
-
-    maps = [
-        _timed(seconds, "MAP (selection)", lambda d=d: fit_map(xf, yf, hidden, d, map_epochs, lr))
-        for d in prior_grid
-    ]
-    delta = prior_grid[max(range(len(maps)), key=lambda i: valid_ll(_map_predictive(maps[i])))]
-    vis = [
-        _timed(
-            seconds,
-            "Bayes by Backprop (selection)",
-            lambda s=s: fit_bbb(xf, yf, hidden, s, bbb_epochs, lr, (xv, yv), eval_every),
-        )
-        for s in bbb_sigma_grid
-    ]
-    best = max(
-        range(len(vis)), key=lambda i: valid_ll(lambda z: bbb_predictive(vis[i][0], z, n_pred_samples))
-    )
-    sigma, curve = bbb_sigma_grid[best], vis[best][1].values("valid_elbo", evals=True)
+    delta, sigma, curve = _select(
+        seconds, x_train, y_train, seed, hidden, valid_fraction, prior_grid, map_epochs, bbb_sigma_grid,
+        bbb_epochs, lr, eval_every, n_pred_samples,
+    )  # fmt: skip
 
     x, xt, _, _ = data.standardize(x_train, x_test)
     y, yt, _, y_std = data.standardize(y_train, y_test)
