@@ -143,8 +143,7 @@ def kl_log_uniform(log_alpha: torch.Tensor) -> torch.Tensor:
     depends on alpha alone, not on theta."""
     if not torch.is_tensor(log_alpha):
         raise TypeError(f"log_alpha must be a tensor, got {type(log_alpha).__name__}")
-    # log1p(exp(-x)) rather than softplus(-x): the same value, several times faster on a CPU, and
-    # safe here (exp(-log_alpha) overflows only for log_alpha < -88; layers clamp it to >= -8)
+    # log1p(exp(-x)), not softplus(-x): several times faster on a CPU, safe for log_alpha >= -88
     return K1 - K1 * torch.sigmoid(K2 + K3 * log_alpha) + 0.5 * torch.log1p(torch.exp(-log_alpha))
 
 
@@ -208,14 +207,10 @@ class VariationalDropoutLinear(nn.Module):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if parameterization not in ("additive", "multiplicative"):
-            raise ValueError(
-                f"parameterization must be 'additive' or 'multiplicative', got {parameterization!r}"
-            )
+            raise ValueError(f"parameterization is 'additive' or 'multiplicative', got {parameterization!r}")
         self.in_features, self.out_features = in_features, out_features
-        self.parameterization, self.local_reparameterization = (
-            parameterization,
-            bool(local_reparameterization),
-        )
+        self.parameterization = parameterization
+        self.local_reparameterization = bool(local_reparameterization)
         self.threshold, self.sparse, self.generator = float(threshold), bool(sparse), generator
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
@@ -344,12 +339,7 @@ class VariationalDropoutMLP(nn.Module):
         ``removed`` fraction and the ``compression`` total / kept."""
         kept = sum(int(layer.mask().sum()) for layer in self.layers)
         total = sum(layer.weight.numel() for layer in self.layers)
-        return {
-            "kept": kept,
-            "total": total,
-            "removed": 1 - kept / total,
-            "compression": total / max(kept, 1),
-        }
+        return dict(kept=kept, total=total, removed=1 - kept / total, compression=total / max(kept, 1))
 
 
 class KLWarmup:
