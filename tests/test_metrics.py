@@ -70,6 +70,17 @@ def test_glue_formats_and_returns_the_text():
         report.glue("test-f", torch.ones(2))
 
 
+def test_a_cell_ending_in_glue_does_not_echo_its_text():
+    """The cell prints ``name = value``; IPython must not show the returned text a second time
+    (as 'above' or '0.66' under the cell), while the text stays an ordinary string."""
+    from IPython.core.formatters import DisplayFormatter
+
+    text = report.glue("test-echo", 0.25, ".2f")
+    assert DisplayFormatter().format(text) == ({}, {})
+    assert DisplayFormatter().format(str(text))[0]["text/plain"] == "'0.25'"
+    assert text + "!" == "0.25!" and type(text + "!") is str
+
+
 def test_glue_prints_the_number_outside_the_book_build(capsys, monkeypatch):
     """A learner running a chapter in JupyterLab or Colab sees every glued number in the output of
     the cell that computes it; the book build shows it in the prose only."""

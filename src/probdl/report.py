@@ -31,6 +31,14 @@ def _plain(value):
     return value
 
 
+class GluedText(str):
+    """The text :func:`glue` returns: a ``str`` that a notebook does not echo when a cell ends
+    with the call (the page shows the number in the prose; the cell has printed it already)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 def glue(name: str, value, fmt: str | None = None) -> str:
     """Glue ``value`` (a number or a string) under ``name``, formatted with ``fmt`` (a format
     spec such as ``".2f"``, ``".1%"`` or ``",d"``) when given. Returns the text that the page
@@ -48,4 +56,4 @@ def glue(name: str, value, fmt: str | None = None) -> str:
         _myst_glue(name, text, display=False)
     if _myst_glue is None or not os.environ.get("PROBDL_BOOK_BUILD"):
         print(f"{name} = {text}")
-    return text
+    return GluedText(text)
