@@ -98,6 +98,21 @@ def test_hmc_bayes_linear_regression():
     check_moments(samples, model.mean, model.cov)
 
 
+def test_hmc_records_the_warm_up_trace():
+    """With a fixed step size the warm-up is the same chain as sampling: a run with 5 warm-up
+    iterations records in warmup_log_prob what a run without warm-up records in log_prob."""
+    mean, cov, log_prob = gaussian()
+    init = torch.tensor([[3.0, 3.0], [-2.0, 0.5]], dtype=D64)
+    run = lambda n, w: mcmc.hmc(  # noqa: E731
+        log_prob, init, n, w, step_size=0.3, n_leapfrog=3, generator=torch.Generator().manual_seed(7)
+    )[1]
+    warm, plain = run(1, 5), run(6, 0)
+    assert warm["warmup_log_prob"].shape == (5, 2) and plain["warmup_log_prob"].shape == (0, 2)
+    torch.testing.assert_close(warm["warmup_log_prob"], plain["log_prob"][:5], rtol=0, atol=0)
+    torch.testing.assert_close(warm["log_prob"][0], plain["log_prob"][5], rtol=0, atol=0)
+    assert (plain["log_prob"][0] != log_prob(init)).all()  # states after the first iteration
+
+
 def test_hmc_fixed_step_is_not_adapted():
     mean, cov, log_prob = gaussian(0.0)
     samples, info = mcmc.hmc(log_prob, torch.zeros(2, 2, dtype=D64), 20, 20, step_size=0.3, n_leapfrog=3)

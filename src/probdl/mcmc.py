@@ -194,6 +194,7 @@ def hmc(
 
     Returns ``(samples, info)``: samples (n_samples, chains, dim) and a dict with ``accept_rate``
     (chains,) over the sampling phase, ``step_size`` (chains,), ``log_prob`` (n_samples, chains),
+    ``warmup_log_prob`` (n_warmup, chains) (the states' log_prob after each warm-up iteration),
     ``energy_error`` (n_samples, chains) (dH of each proposal), ``divergences``, ``n_grad_evals``
     (gradient evaluations per chain) and ``inv_mass`` (chains, dim; None for the identity)."""
     q = _check_init(init, n_samples, n_warmup)
@@ -208,6 +209,7 @@ def hmc(
     lp, grad = value_and_grad(log_prob, q)
     samples = q.new_empty(n_samples, chains, dim)
     trace_lp, trace_dh = q.new_empty(n_samples, chains), q.new_empty(n_samples, chains)
+    warm_lp = q.new_empty(n_warmup, chains)
     accepted = torch.zeros(chains, dtype=q.dtype, device=q.device)
     divergences = 0
     uniform = functools.partial(torch.rand, chains, generator=generator, dtype=q.dtype, device=q.device)
@@ -228,9 +230,10 @@ def hmc(
             if adapt:
                 eps = initial_step_size(log_prob, q, inv_mass=inv_mass, generator=generator)
                 tuner = DualAveraging(eps, target_accept)
-        elif it < n_warmup:
-            if tuner is not None:
-                eps = tuner.update(a) if it < n_warmup - 1 else tuner.final()
+        elif it < n_warmup and tuner is not None:
+            eps = tuner.update(a) if it < n_warmup - 1 else tuner.final()
+        if it < n_warmup:
+            warm_lp[it] = lp
         else:
             k = it - n_warmup
             samples[k], trace_lp[k], trace_dh[k] = q, lp, h1 - h0
@@ -239,7 +242,7 @@ def hmc(
         if callback is not None:
             callback(it)
     info = dict(accept_rate=accepted / n_samples, step_size=eps.clone(), log_prob=trace_lp)
-    info.update(energy_error=trace_dh, divergences=divergences, inv_mass=inv_mass)
+    info.update(energy_error=trace_dh, divergences=divergences, inv_mass=inv_mass, warmup_log_prob=warm_lp)
     return samples, {**info, "n_grad_evals": (n_warmup + n_samples) * n_leapfrog}
 
 

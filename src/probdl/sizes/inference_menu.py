@@ -22,17 +22,25 @@ BOOK = dict(
     epochs=200,  # maximum-likelihood / MAP training of every point network
     batch_size=100,
     lr=0.01,
-    # HMC, the reference
-    hmc_chains=4,
-    hmc_warmup=600,  # with a diagonal mass matrix adapted in its middle
-    hmc_samples=1200,
+    # HMC, the reference: chains from prior draws (no menu method's output), warmed up into
+    # the region that fits the data; 8 x 1800 x 50 gradients take about 5 minutes on one core
+    hmc_chains=8,
+    hmc_seed=1000,  # the prior draws' generator: a seed no other method uses
+    hmc_warmup=1000,  # with a diagonal mass matrix adapted in its middle
+    hmc_samples=800,
     hmc_leapfrog=50,
     hmc_target_accept=0.8,
+    rhat_max=1.01,  # rank-normalized R-hat of f(x) inside the data (Vehtari et al. 2021)
+    rhat_max_out=1.05,  # and beyond the data
+    ess_min=400,  # bulk ESS of f(x) inside the data
+    noise_z=2.0,  # a distance to HMC counts when above this many times HMC's own standard error
     # the menu
-    sgld_steps=4000,  # per chain, after warm-up; every 10th kept
+    sgld_steps=4000,  # per chain, after warm-up; every 10th kept; chains start at the ensemble
     sgld_warmup=1000,
     sgld_thin=10,
-    sgld_step=3e-6,  # near HMC's step size (about 1.3e-3) squared: one leapfrog step is a Langevin step
+    # one leapfrog step of size h is a Langevin step of h^2 M^-1_ii in direction i (h^2 with
+    # M = I); the chapter computes the range HMC's adapted metric gives and where this lies in it
+    sgld_step=3e-6,
     swag_epochs=40,
     swag_lr=0.02,  # constant SGD rate; 0.002-0.02 keep the loss near the mode's, the spread grows with it
     swag_rank=20,
@@ -43,6 +51,7 @@ BOOK = dict(
     n_pred_samples=400,  # weight samples for SWAG, MC dropout and BBB predictives
     # targets
     sd_ratio_min=3.0,  # HMC's predictive sd beyond the data over its sd within, at least
+    mean_in_max=0.5,  # every method's RMS distance to HMC's mean in the data, at most, in units of s
 )
 
 SMOKE = dict(
@@ -55,7 +64,7 @@ SMOKE = dict(
     n_grid=50,
     epochs=20,
     batch_size=30,
-    hmc_chains=2,
+    hmc_chains=3,
     hmc_warmup=60,  # enough for the mass-matrix windows and a step size after them
     hmc_samples=20,
     hmc_leapfrog=10,
@@ -68,6 +77,7 @@ SMOKE = dict(
     bbb_epochs=20,
     n_pred_samples=20,
     sd_ratio_min=1.0,
+    mean_in_max=1.5,  # 60 points and 80 HMC iterations: a check of signs and shapes
 )
 
 PAPER = dict(
