@@ -122,3 +122,16 @@ def test_licences_and_citation_say_what_may_be_reused():
     readme = (ROOT / "README.md").read_text()
     for word in ("LICENSE", "LICENSE-TEXT", "CITATION.cff", "MNIST", "CC BY-SA 3.0", "CC BY 4.0"):
         assert word in readme, f"README.md's licence section does not name {word}"
+    data_readme = (ROOT / "data" / "README.md").read_text()
+    for data_set, licence in (("MNIST/raw/", "CC BY-SA 3.0"), ("Energy efficiency", "CC BY 4.0")):
+        assert data_set in data_readme and licence in data_readme, f"data/README.md: {data_set}'s licence"
+
+
+def test_chapters_use_plain_latex():
+    """JupyterLab and Colab render the notebooks' math without the book's MathJax configuration:
+    a macro defined only there (\\N, \\E, \\KL, \\ELBO) shows as an error or as the wrong symbol."""
+    macro = re.compile(r"\\(KL|ELBO|E|N)(?![A-Za-z])")
+    for nb in notebooks():
+        for i, c in enumerate(json.loads(nb.read_text())["cells"]):
+            hit = macro.search("".join(c["source"])) if c["cell_type"] == "markdown" else None
+            assert hit is None, f"{nb.name} cell {i}: {hit.group(0)} (write \\mathcal{{N}}, \\mathbb{{E}})"

@@ -13,7 +13,7 @@ joins the pages in the order of ``_toc.yml``, with a bookmark per chapter and pa
 
 Why print the HTML rather than use Jupyter Book's LaTeX builder: the LaTeX route drops what myst-nb
 and sphinx-exercise add to the page (glued numbers, exercise and solution blocks render poorly or
-not at all), needs the book's MathJax macros and every figure format redone for LaTeX, and needs a
+not at all), needs every figure format redone for LaTeX, and needs a
 TeX Live of several hundred megabytes on every machine that builds it; printing reuses the pages
 that the browser tests already check.
 """
