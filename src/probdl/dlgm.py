@@ -23,6 +23,7 @@ MixtureVAE(n_visible, n_hidden, n_latent, n_components, adaptive=False, threshol
     .q_params(x) -> (log_weights, means, log_sigmas, active), .terms(x), .elbo(x),
     .log_marginal(x, k), .sample(n)
 mixture_vae_objective(model, x, *rest, entropy="mc", weight_entropy=0.0)
+iwae_objective(model, x, *rest, k)        the importance-weighted bound, for a one-component model
 For a 2-D latent space, by quadrature: grid_log_marginal(model, x) -> (log p(x), log p(z|x) on the
 grid), grid_elbo(model, x, q) -> (ELBO of q, q's mass on the grid), grid_basins(log_density) ->
 (modes, their basins' masses), grid_modes(...); fit_q(model, x, K) a directly fitted mixture.
@@ -233,6 +234,20 @@ def mixture_vae_objective(
     elbo = t["joint"] + t["entropy_mc" if entropy == "mc" else "entropy_bound"]
     loss = -(elbo - weight_entropy * t["weight_entropy"]).mean()
     return {"loss": loss, "elbo": elbo.mean().detach(), "components": t["components"].mean()}
+
+
+def iwae_objective(model: MixtureVAE, x: torch.Tensor, *rest, k: int) -> dict[str, torch.Tensor]:
+    """Negative importance-weighted bound per example (Burda et al. 2016), log (1/k) sum_i p(x,
+    z_i) / q(z_i | x) with z_i ~ q, for ``probdl.train.fit`` (bind ``k``). One component only: a
+    drawn component index has no pathwise gradient. k = 1 is the ELBO; the bound rises with k."""
+    if model.n_components != 1 or model.adaptive:
+        raise ValueError("iwae_objective needs MixtureVAE(..., n_components=1) (not adaptive)")
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    x = check_binary(x, model.n_visible, "MixtureVAE")
+    z, log_q = model.sample_q(x, k)
+    bound = log_mean_exp(model.log_joint(x, z) - log_q, dim=0)
+    return {"loss": -bound.mean(), "bound": bound.mean().detach()}
 
 
 def _grid(model: MixtureVAE, lim: float, n: int):
