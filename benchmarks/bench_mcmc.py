@@ -1,17 +1,29 @@
 """Benchmark: gradient evaluations per second of HMC on the 1-50-50-1 regression network of
-chapter 08 (500 training points, 2701 weights), three ways at the same step size and trajectory
-length:
+chapter 08 (500 training points, 2701 weights), at the same step size and the same fixed number
+of leapfrog steps, no adaptation:
 
 - ``batched chains``: ``probdl.mcmc.hmc`` with all chains in one batch (flat weight vectors,
   ``torch.baddbmm`` forward passes), the chapter's sampler;
 - ``per-chain loop``: the same function called once per chain, one chain at a time;
 - ``Pyro HMC``: ``pyro.infer.HMC`` with ``potential_fn`` = the same negative log posterior of one
-  flat weight vector, fixed step size, no adaptation, one chain (Pyro runs several chains in
-  separate processes, so one chain is its unit of work).
+  flat weight vector, one chain (Pyro runs several chains in separate processes, so one chain is
+  its unit of work);
+- ``NumPyro HMC`` (one chain) and ``NumPyro HMC, vectorized`` (all chains under ``jax.vmap``):
+  NumPyro's ``HMC`` kernel with ``potential_fn`` = the same negative log posterior written in
+  ``jax.numpy`` (checked against ``NetworkPosterior.log_prob`` and its gradient to 1e-4 relative
+  before any timing; the run fails if they disagree), ``num_steps`` fixed and
+  ``trajectory_length=None``. The kernel's ``sample`` runs in one jitted ``lax.scan``, compiled by
+  a first call and timed on the next two calls with the same shapes (``MCMC.run`` would compile
+  again on every call); the faster counts, and a run fails if the two differ by more than 5x
+  (a recompilation). With ``--threads 1`` XLA runs on one thread too.
 
 Throughput is leapfrog gradient evaluations of the full-data log posterior per second, summed over
-chains; ratio relative to Pyro.
+chains; ``ratio`` is relative to the strongest peer in the same run, the faster NumPyro row, and
+``ratio_pyro`` relative to Pyro.
 
+NumPyro and JAX are benchmark-only dependencies; without them the script stops and says so:
+
+    .venv/bin/pip install -r benchmarks/requirements.txt
     .venv/bin/python benchmarks/bench_mcmc.py            # the full run (a few minutes)
     .venv/bin/python benchmarks/bench_mcmc.py --quick    # a tiny run; prints, writes nothing
 """
@@ -19,6 +31,9 @@ chains; ratio relative to Pyro.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +45,17 @@ import harness  # noqa: E402
 
 STEP_SIZE = 1e-3
 SIZES = [1, 50, 50, 1]
+RTOL = 1e-4  # the JAX potential must match NetworkPosterior.log_prob (and its gradient) this closely
+REQUIREMENTS = "pip install -r benchmarks/requirements.txt"
+
+
+def _require_numpyro():
+    missing = [m for m in ("jax", "numpyro") if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(
+            f"bench_mcmc.py compares against NumPyro, a benchmark-only dependency; missing: "
+            f"{', '.join(missing)}. Install it with\n    .venv/bin/{REQUIREMENTS}"
+        )
 
 
 def _posterior(n_train, device):
@@ -44,7 +70,112 @@ def _init(post, chains, device):
     return (0.3 * torch.randn(chains, post.dim, generator=g)).to(device)
 
 
+def _jax_log_prob(post):
+    """NetworkPosterior.log_prob of one flat weight vector, in jax.numpy (same layout and math)."""
+    import jax.numpy as jnp
+
+    x, y = jnp.asarray(post.x.cpu().numpy()), jnp.asarray(post.y.cpu().numpy())
+    s, sigma, dim = post.noise_std, post.prior_sigma, post.dim
+    const = -y.size * (math.log(s) + 0.5 * math.log(2 * math.pi))
+    const -= dim * (math.log(sigma) + 0.5 * math.log(2 * math.pi))
+
+    def log_prob(theta):
+        h, i = x, 0
+        for layer, (a, b) in enumerate(zip(post.sizes[:-1], post.sizes[1:])):
+            w, bias = theta[i : i + a * b].reshape(b, a), theta[i + a * b : i + a * b + b]
+            i += a * b + b
+            h = h @ w.T + bias
+            if layer < len(post.sizes) - 2:
+                h = jnp.maximum(h, 0.0)
+        r = (y - h) / s
+        return -0.5 * jnp.sum(r * r) - 0.5 * jnp.sum((theta / sigma) ** 2) + const
+
+    return log_prob
+
+
+def _check_agreement(post, log_prob, thetas):
+    """Fail loudly unless the JAX log posterior and its gradient match probdl's on ``thetas``."""
+    import jax
+    import numpy as np
+
+    from probdl import mcmc
+
+    lp_t, grad_t = mcmc.value_and_grad(post.log_prob, thetas)
+    lp_j, grad_j = jax.vmap(jax.value_and_grad(log_prob))(thetas.cpu().numpy())
+    lp_t, grad_t = lp_t.detach().cpu().numpy(), grad_t.detach().cpu().numpy()
+    lp_err = np.max(np.abs(np.asarray(lp_j) - lp_t) / np.abs(lp_t))
+    grad_err = np.max(np.linalg.norm(np.asarray(grad_j) - grad_t, axis=1) / np.linalg.norm(grad_t, axis=1))
+    if not (lp_err <= RTOL and grad_err <= RTOL):
+        raise AssertionError(
+            f"the NumPyro potential disagrees with NetworkPosterior.log_prob: relative error "
+            f"{lp_err:.2e} (log p), {grad_err:.2e} (gradient), tolerance {RTOL}"
+        )
+    return {"check_rel_err_log_prob": float(lp_err), "check_rel_err_grad": float(grad_err)}
+
+
+def _set_xla_threads():
+    """XLA on as many threads as torch (set before jax is imported, in the measuring process)."""
+    n = torch.get_num_threads()
+    eigen = "false" if n == 1 else "true"
+    os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={n}"
+
+
+def run_numpyro(method, chains=8, iterations=20, n_leapfrog=10, n_train=500, device="cpu"):
+    """NumPyro's HMC kernel in one jitted scan: compiled once, then timed on two calls."""
+    _set_xla_threads()
+    import jax
+    from numpyro.infer import HMC
+
+    post = _posterior(n_train, "cpu")
+    init = _init(post, chains, "cpu")
+    log_prob = _jax_log_prob(post)
+    check = _check_agreement(post, log_prob, init)
+    kernel = HMC(
+        potential_fn=lambda p: -log_prob(p["theta"]),
+        step_size=STEP_SIZE,
+        num_steps=n_leapfrog,
+        trajectory_length=None,
+        adapt_step_size=False,
+        adapt_mass_matrix=False,
+    )
+    keys = jax.random.split(jax.random.PRNGKey(0), chains)
+    state = kernel.init(
+        keys if chains > 1 else keys[0], 0, {"theta": init.numpy() if chains > 1 else init[0].numpy()}, (), {}
+    )
+    # with one key per chain, init runs under vmap and the kernel's sample is vmapped too
+
+    def one(s, _):
+        s = kernel.sample(s, (), {})
+        return s, (s.z["theta"], s.num_steps)  # keep the draws, as the other samplers do
+
+    sample = jax.jit(lambda s: jax.lax.scan(one, s, None, length=iterations))
+
+    seconds = []
+    for _ in range(3):  # the first call compiles; the next two are timed
+        t0 = time.perf_counter()
+        _, (_, num_steps) = jax.block_until_ready(sample(state))
+        seconds.append(time.perf_counter() - t0)
+    if not (num_steps == n_leapfrog).all():
+        raise AssertionError(
+            f"NumPyro took {set(num_steps.ravel().tolist())} leapfrog steps, not {n_leapfrog}"
+        )
+    if max(seconds[1:]) > 5 * min(seconds[1:]):
+        raise AssertionError(f"timed NumPyro runs differ more than 5x (a recompilation?): {seconds}")
+    grads = chains * iterations * n_leapfrog
+    best = min(seconds[1:])
+    return {
+        "grad_evals": grads,
+        "seconds": best,
+        "grad_evals_per_s": grads / best,
+        "compile_and_run_seconds": seconds[0],
+        "timed_seconds": seconds[1:],
+        **check,
+    }
+
+
 def run(method, chains=8, iterations=20, n_leapfrog=10, n_train=500, device="cpu"):
+    if method.startswith("NumPyro"):
+        return run_numpyro(method, chains, iterations, n_leapfrog, n_train, device)
     from probdl import mcmc
 
     post = _posterior(n_train, device)
@@ -88,7 +219,24 @@ def run(method, chains=8, iterations=20, n_leapfrog=10, n_train=500, device="cpu
     return {"grad_evals": grads, "seconds": seconds, "grad_evals_per_s": grads / seconds}
 
 
-METHODS = ["batched chains", "per-chain loop", "Pyro HMC"]
+METHODS = ["batched chains", "per-chain loop", "Pyro HMC", "NumPyro HMC", "NumPyro HMC, vectorized"]
+ONE_CHAIN = {"Pyro HMC", "NumPyro HMC"}
+
+
+def _rows(timings, device, args):
+    """The best round of each method, with ratios to the fastest NumPyro row and to Pyro."""
+    rows = []
+    for method in METHODS:
+        best = max(timings[method], key=lambda t: t["grad_evals_per_s"])
+        chains = 1 if method in ONE_CHAIN else args.chains
+        rows.append({"method": method, "device": device, "chains": chains, "threads": args.threads, **best})
+        rows[-1]["rounds"] = len(timings[method])
+    peer = max((r for r in rows if r["method"].startswith("NumPyro")), key=lambda r: r["grad_evals_per_s"])
+    pyro = next(r for r in rows if r["method"] == "Pyro HMC")
+    for r in rows:
+        r["ratio"] = r["grad_evals_per_s"] / peer["grad_evals_per_s"]
+        r["ratio_pyro"] = r["grad_evals_per_s"] / pyro["grad_evals_per_s"]
+    return rows, peer["method"]
 
 
 def main(argv=None):
@@ -96,11 +244,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="few iterations; prints, writes nothing")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: probdl.config.device())")
     parser.add_argument("--chains", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per measurement")
+    parser.add_argument("--threads", type=int, default=1, help="torch (and XLA) threads per measurement")
     parser.add_argument(
         "--repeat", type=int, default=3, help="timing rounds over all methods; the best counts"
     )
     args = parser.parse_args(argv)
+    _require_numpyro()
     from probdl import config
 
     device = str(config.device(args.device))
@@ -108,22 +257,23 @@ def main(argv=None):
     timings = {m: [] for m in METHODS}
     for _ in range(args.repeat):  # rounds over all methods; the fastest round counts (others share the CPU)
         for method in METHODS:
-            chains = 1 if method == "Pyro HMC" else args.chains
+            chains = 1 if method in ONE_CHAIN else args.chains
             result = harness.measure(
                 run, method, chains=chains, iterations=iterations, device=device, threads=args.threads
             )
             timings[method].append(result)
             print(f"{method}: {result['grad_evals_per_s']:.0f} gradient evaluations/s", flush=True)
-    rows = []
-    for method in METHODS:
-        best = max(timings[method], key=lambda t: t["grad_evals_per_s"])
-        chains = 1 if method == "Pyro HMC" else args.chains
-        rows.append({"method": method, "device": device, "chains": chains, "threads": args.threads, **best})
-        rows[-1]["rounds"] = len(timings[method])
-    base = next(r for r in rows if r["method"] == "Pyro HMC")
-    for r in rows:
-        r["ratio"] = r["grad_evals_per_s"] / base["grad_evals_per_s"]
-    columns = ["method", "device", "chains", "threads", "grad_evals_per_s", "ratio", "peak_rss_mb"]
+    rows, peer = _rows(timings, device, args)
+    columns = [
+        "method",
+        "device",
+        "chains",
+        "threads",
+        "grad_evals_per_s",
+        "ratio",
+        "ratio_pyro",
+        "peak_rss_mb",
+    ]
     if args.quick:
         harness.print_table(rows, columns)
         print("\n--quick: nothing written")
@@ -139,7 +289,10 @@ def main(argv=None):
         f"best of {args.repeat} rounds. "
         "grad_evals_per_s: "
         "gradient evaluations of the full-data log posterior per second, summed over chains; ratio relative "
-        "to Pyro's HMC on one chain with the same potential."
+        f"to the strongest peer in the run ({peer}), ratio_pyro to Pyro's HMC on one chain with the same "
+        "potential. NumPyro: HMC kernel with num_steps fixed and trajectory_length=None in one jitted "
+        "lax.scan, JAX compile excluded (timed on two calls after a compiling one), XLA on the same "
+        f"thread count; its potential matches NetworkPosterior.log_prob and its gradient to {RTOL} relative."
     )
     harness.report("mcmc", rows, columns, command=command, notes=notes)
 
