@@ -7,7 +7,16 @@ matplotlib.use("Agg")  # figures are made headless in the unit tests
 import pytest  # noqa: E402
 from browser_support import CHROMIUM_ARGS, skip_or_fail  # noqa: E402
 
-from probdl import exact  # noqa: E402
+from probdl import config, exact  # noqa: E402
+
+
+# Every unit test runs with one intra-op thread: the models are small, and on a busy 2-core
+# machine torch's default threads make them several times slower. A test that needs more sets
+# them itself with config.torch_threads; the notebooks (nbval) are not affected.
+@pytest.fixture(autouse=True)
+def one_thread():
+    with config.torch_threads(1):
+        yield
 
 
 # The conjugate models the estimators of test_vi.py and test_exact.py are checked against.

@@ -9,8 +9,6 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 from probdl import dlgm
 
-torch.set_num_threads(1)
-
 
 def gen(seed):
     return torch.Generator().manual_seed(seed)

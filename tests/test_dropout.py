@@ -13,9 +13,6 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 from probdl import dropout, mlp, train
 
-torch.set_num_threads(1)
-
-
 # --- the KL ---------------------------------------------------------------------------------
 
 

@@ -13,14 +13,6 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 from probdl import gan
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _kde(samples, sigma):
     n = len(samples)
     comp = Independent(Normal(samples.double(), torch.full_like(samples.double(), sigma)), 1)

@@ -12,14 +12,6 @@ from probdl import exact, laplace, mlp
 from probdl import laplace_curvature as curv
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_problem(likelihood: str, seed: int = 0):
     torch.manual_seed(seed)
     x = torch.randn(30, 3, dtype=torch.float64)

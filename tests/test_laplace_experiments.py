@@ -13,14 +13,6 @@ TINY = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_evaluate_split_reports_scores_choices_evidence_and_times():
     xtr, ytr, xte, yte = data.load_uci("yacht", 0)
     out = ex.evaluate_split(xtr, ytr, xte, yte, seed=0, **TINY)

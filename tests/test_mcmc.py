@@ -12,14 +12,6 @@ from probdl import exact, mcmc, mlp
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def gaussian(rho=0.95):
     mean = torch.tensor([1.0, -1.0], dtype=D64)
     cov = torch.tensor([[1.0, rho], [rho, 1.0]], dtype=D64)

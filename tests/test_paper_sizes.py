@@ -596,14 +596,6 @@ def test_every_chapter_is_covered():
     assert set(BUILDERS) == set(config.CHAPTERS), set(config.CHAPTERS) ^ set(BUILDERS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("chapter", list(BUILDERS))
 def test_paper_sizes_train_evaluate_and_fit(chapter):
     for case in cases(chapter):

@@ -13,15 +13,6 @@ from probdl import config, vae
 from probdl.vi import log_mean_exp
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The models here are tiny: one thread is faster, and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _binary(n, d, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(torch.full((n, d), 0.4), generator=g)
