@@ -136,3 +136,21 @@ def test_chapters_use_plain_latex():
         for i, c in enumerate(json.loads(nb.read_text())["cells"]):
             hit = macro.search("".join(c["source"])) if c["cell_type"] == "markdown" else None
             assert hit is None, f"{nb.name} cell {i}: {hit.group(0)} (write \\mathcal{{N}}, \\mathbb{{E}})"
+
+
+def test_no_private_name_crosses_a_module():
+    """A name with a leading underscore is a module's own: another module that needs it gets a
+    public name (``train.progress_bar``, ``bbb.randn_like``), so each thing has one home."""
+    package = ROOT / "src" / "probdl"
+    modules = {p.stem for p in package.rglob("*.py")}
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                bad = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                assert not bad, f"{path.name} imports private {bad} from .{node.module or ''}"
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                private = node.attr.startswith("_") and not node.attr.startswith("__")
+                assert not (private and node.value.id in modules | {"curv"}), (
+                    f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}"
+                )

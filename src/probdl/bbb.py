@@ -44,7 +44,8 @@ from .priors import GaussianPrior, positive
 SCALE_NAMES = {"softplus": "rho", "exp": "log_sigma"}
 
 
-def _randn(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def randn_like(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise of ``like``'s shape, dtype and device, from ``generator`` if given."""
     return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
@@ -143,7 +144,7 @@ class BayesianLinear(nn.Module):
         """Draw (w, b) = mu + sigma * eps (given ``eps`` or fresh standard normals from ``generator``)."""
         pairs = self.params()
         if eps is None:
-            eps = [_randn(mu, generator) for mu, _ in pairs]
+            eps = [randn_like(mu, generator) for mu, _ in pairs]
         return tuple(mu + sigma * e for (mu, sigma), e in zip(pairs, eps))
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -158,7 +159,7 @@ class BayesianLinear(nn.Module):
         if self.local_reparameterization:  # the weights for log_q / log_p are drawn lazily
             mean = F.linear(x, self.weight_mu, self.bias_mu)
             var = F.linear(x * x, self.weight_sigma**2, None if self.bias_mu is None else self.bias_sigma**2)
-            return mean + torch.sqrt(var + 1e-16) * _randn(mean, generator)
+            return mean + torch.sqrt(var + 1e-16) * randn_like(mean, generator)
         self._w = self.sample_weights(generator=generator)
         return F.linear(x, *self._w)
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .bbb import BayesianMLP, _randn
+from .bbb import BayesianMLP, randn_like
 from .vi import LOG_2PI
 
 # --- the exercise's hand-derived gradient --------------------------------------------------
@@ -49,7 +49,7 @@ def manual_gradients(
         raise ValueError("manual_gradients is derived for parameterization='exp' (sigma = e^d)")
     n_data = n_data or x.shape[0]
     if eps is None:
-        eps = [[_randn(mu, generator) for mu, _ in layer.params()] for layer in model.layers]
+        eps = [[randn_like(mu, generator) for mu, _ in layer.params()] for layer in model.layers]
     ws = [
         [(mu + sigma * ei).detach().requires_grad_(True) for (mu, sigma), ei in zip(layer.params(), e)]
         for layer, e in zip(model.layers, eps)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import config
-from .train import History, _progress_bar, minibatches
+from .train import History, minibatches, progress_bar
 
 
 def _mlp(sizes: Sequence[int], activation: Callable[[], nn.Module], dropout: float = 0.0) -> nn.Sequential:
@@ -199,7 +199,7 @@ def train_gan(
     batch_size = min(batch_size, len(x))
     total_d = max(k, round(epochs * math.ceil(len(x) / batch_size)))
     history, step, d_steps, epoch = History(), 0, 0, 0
-    bar = _progress_bar(total_d, desc, not config.quiet() if progress is None else progress)
+    bar = progress_bar(total_d, desc, not config.quiet() if progress is None else progress)
     gan.train()
     with bar, config.torch_threads(config.threads_for(gan)):
         while d_steps < total_d:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from . import laplace_curvature as curv
+from .vi import LOG_2PI
 
 HESSIANS = ("full", "ggn", "diag", "kron")
 
@@ -269,7 +270,7 @@ class Laplace:
             return torch.tensor(-self.loss, dtype=torch.float64)
         s = self.sigma_noise if sigma_noise is None else sigma_noise
         s = torch.as_tensor(s, dtype=torch.float64)
-        return -self.loss / s**2 - self.n_data * self.n_outputs * (torch.log(s) + 0.5 * curv.LOG_2PI)
+        return -self.loss / s**2 - self.n_data * self.n_outputs * (torch.log(s) + 0.5 * LOG_2PI)
 
     def log_marginal_likelihood(self, prior_precision=None, sigma_noise=None) -> torch.Tensor:
         """The Laplace estimate of the evidence,

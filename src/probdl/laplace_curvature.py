@@ -11,14 +11,13 @@ so :class:`probdl.laplace.Laplace` can rescale it when it changes ``sigma_noise`
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, jacrev, jvp, vmap
 
-LOG_2PI = math.log(2 * math.pi)
+from .vi import LOG_2PI
 
 
 def output_sqrt(out: torch.Tensor, likelihood: str) -> torch.Tensor:

@@ -143,7 +143,9 @@ def _as_tuple(data) -> tuple[torch.Tensor, ...]:
     return data
 
 
-def _progress_bar(total: int, desc: str | None, enabled: bool):
+def progress_bar(total: int, desc: str | None, enabled: bool):
+    """The text progress bar of every training loop in the package (``fit``, ``gan.train_gan``):
+    ``total`` steps, shown on stderr unless ``enabled`` is false."""
     from tqdm.std import tqdm  # plain text: renders in a terminal, a notebook and static HTML
 
     return tqdm(
@@ -337,7 +339,7 @@ def fit(
     run = _Run(model, optimizer, eval_fn, early_stopping, checkpoint, max_seconds)
     history, step, epoch = run.history, 0, 0
     live = _live_curves(plot, plot_every_s)
-    bar = _progress_bar(total, desc, progress)
+    bar = progress_bar(total, desc, progress)
     model.train()
     try:
         with config.torch_threads(threads or config.threads_for(model)):
