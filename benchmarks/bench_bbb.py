@@ -86,19 +86,14 @@ def _setup(method, hidden, seed, device, init_sigma=1e-3):
 
 def run_step(method, hidden=1200, seed=0, device="cpu", min_seconds=3.0):
     model, objective, x, y = _setup(method, hidden, seed, device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    state = {"i": 0}
+    batches = [(x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]) for i in range(8)]
 
-    def step():
-        i = state["i"] % 8
-        state["i"] += 1
-        xb, yb = x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]
-        loss = objective(model, xb, yb)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def loss(xb, yb):
+        return objective(model, xb, yb)["loss"]
 
-    t = harness.time_per_call(step, device=device, min_seconds=min_seconds, min_calls=3, warmup=1)
+    t = harness.time_adam_steps(
+        model, loss, batches, device=device, min_seconds=min_seconds, min_calls=3, warmup=1
+    )
     return {
         "seconds_per_step": t["seconds_median"],
         "examples_per_s": BATCH / t["seconds_median"],

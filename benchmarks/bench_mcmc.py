@@ -2,9 +2,11 @@
 chapter 08 (500 training points, 2701 weights), at the same step size and the same fixed number
 of leapfrog steps, no adaptation:
 
-- ``batched chains``: ``probdl.mcmc.hmc`` with all chains in one batch (flat weight vectors,
-  ``torch.baddbmm`` forward passes), the chapter's sampler;
-- ``per-chain loop``: the same function called once per chain, one chain at a time;
+- ``batched chains``: ``probdl.mcmc.hmc(post, ...)`` with all chains in one batch (flat weight
+  vectors, ``torch.baddbmm`` forward passes) and ``NetworkPosterior.value_and_grad``'s
+  hand-written backward pass, the chapter's sampler;
+- ``batched chains, autograd``: the same with ``hmc(post.log_prob, ...)``, autograd's gradient;
+- ``per-chain loop``: ``hmc(post, ...)`` called once per chain, one chain at a time;
 - ``Pyro HMC``: ``pyro.infer.HMC`` with ``potential_fn`` = the same negative log posterior of one
   flat weight vector, one chain (Pyro runs several chains in separate processes, so one chain is
   its unit of work);
@@ -182,13 +184,14 @@ def run(method, chains=8, iterations=20, n_leapfrog=10, n_train=500, device="cpu
     init = _init(post, chains, device)
 
     def go(n_iter):
-        if method == "batched chains":
-            mcmc.hmc(post.log_prob, init, n_iter, 0, step_size=STEP_SIZE, n_leapfrog=n_leapfrog, jitter=0.0)
+        if method.startswith("batched chains"):
+            density = post.log_prob if method.endswith("autograd") else post
+            mcmc.hmc(density, init, n_iter, 0, step_size=STEP_SIZE, n_leapfrog=n_leapfrog, jitter=0.0)
             return chains * n_iter * n_leapfrog
         if method == "per-chain loop":
             for c in range(chains):
                 mcmc.hmc(
-                    post.log_prob,
+                    post,
                     init[c : c + 1],
                     n_iter,
                     0,
@@ -219,7 +222,100 @@ def run(method, chains=8, iterations=20, n_leapfrog=10, n_train=500, device="cpu
     return {"grad_evals": grads, "seconds": seconds, "grad_evals_per_s": grads / seconds}
 
 
-METHODS = ["batched chains", "per-chain loop", "Pyro HMC", "NumPyro HMC", "NumPyro HMC, vectorized"]
+# --- effective samples per second: the chapter's adapted HMC against NumPyro's NUTS -----------
+
+ESS_X = (0.1, 0.25, 0.4, 0.8)  # f(x) at three points inside the data ([0, 0.5]) and one beyond
+
+
+def _ess_summary(post, theta, seconds, grads):
+    """Bulk ESS and rank-normalized R-hat of f(x) at ESS_X from draws (samples, chains, dim)."""
+    from probdl import diagnostics
+
+    f = post.predict(theta.float(), torch.tensor(ESS_X).unsqueeze(1))[..., 0]  # (S, C, len(ESS_X))
+    ess, rhat = diagnostics.ess_bulk(f), diagnostics.rhat(f)
+    return {
+        "seconds": seconds,
+        "grad_evals": grads,
+        "min_bulk_ess": ess.min().item(),
+        "bulk_ess": [round(e, 1) for e in ess.tolist()],
+        "max_rhat": rhat.max().item(),
+        "min_ess_per_s": ess.min().item() / seconds,
+    }
+
+
+def _prior_draws(post, chains):
+    g = torch.Generator().manual_seed(1000)  # as the chapter: chains start at prior draws
+    return post.prior_sigma * torch.randn(chains, post.dim, generator=g)
+
+
+def run_ess(method, chains=4, warmup=200, samples=200, n_leapfrog=50, max_tree_depth=10, device="cpu"):
+    """One sampler on the chapter's posterior from prior draws: adapted HMC (the chapter's
+    settings: diagonal mass matrix, dual averaging to 0.8, ``n_leapfrog`` steps) or NumPyro's
+    NUTS (vectorized chains, diagonal mass matrix, target 0.8; the time includes JAX's compile)."""
+    post = _posterior(500, "cpu")
+    init = _prior_draws(post, chains)
+    if method == "probdl HMC":
+        from probdl import mcmc
+
+        t0 = time.perf_counter()
+        theta, info = mcmc.hmc(
+            post,
+            init,
+            samples,
+            warmup,
+            n_leapfrog=n_leapfrog,
+            adapt_mass=True,
+            generator=torch.Generator().manual_seed(0),
+        )
+        seconds = time.perf_counter() - t0
+        return {**_ess_summary(post, theta, seconds, chains * info["n_grad_evals"]), "mean_steps": n_leapfrog}
+    _set_xla_threads()
+    import jax
+    import numpy as np
+    from numpyro.infer import MCMC, NUTS
+
+    log_prob = _jax_log_prob(post)
+    kernel = NUTS(
+        potential_fn=lambda p: -log_prob(p["theta"]), max_tree_depth=max_tree_depth, target_accept_prob=0.8
+    )
+    run = MCMC(
+        kernel,
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    t0 = time.perf_counter()
+    fields = ("num_steps",)
+    run.warmup(
+        jax.random.PRNGKey(0), init_params={"theta": init.numpy()}, extra_fields=fields, collect_warmup=True
+    )
+    warm_steps = np.asarray(run.get_extra_fields()["num_steps"])
+    run.run(run.post_warmup_state.rng_key, extra_fields=fields)
+    theta = jax.block_until_ready(run.get_samples(group_by_chain=True)["theta"])
+    seconds = time.perf_counter() - t0
+    steps = np.asarray(run.get_extra_fields(group_by_chain=True)["num_steps"])
+    theta = torch.from_numpy(np.array(theta)).transpose(0, 1)  # (samples, chains, dim)
+    out = _ess_summary(post, theta, seconds, int(warm_steps.sum() + steps.sum()))
+    return {
+        **out,
+        "mean_steps": float(steps.mean()),
+        "at_max_depth": float((steps >= 2**max_tree_depth - 1).mean()),
+    }
+
+
+ESS_METHODS = ["probdl HMC", "NumPyro NUTS"]
+
+
+METHODS = [
+    "batched chains",
+    "batched chains, autograd",
+    "per-chain loop",
+    "Pyro HMC",
+    "NumPyro HMC",
+    "NumPyro HMC, vectorized",
+]
 ONE_CHAIN = {"Pyro HMC", "NumPyro HMC"}
 
 
@@ -248,6 +344,8 @@ def main(argv=None):
     parser.add_argument(
         "--repeat", type=int, default=3, help="timing rounds over all methods; the best counts"
     )
+    parser.add_argument("--ess-warmup", type=int, default=200, help="warm-up iterations of the ESS runs")
+    parser.add_argument("--ess-samples", type=int, default=200, help="draws per chain of the ESS runs")
     args = parser.parse_args(argv)
     _require_numpyro()
     from probdl import config
@@ -264,6 +362,23 @@ def main(argv=None):
             timings[method].append(result)
             print(f"{method}: {result['grad_evals_per_s']:.0f} gradient evaluations/s", flush=True)
     rows, peer = _rows(timings, device, args)
+    ess_kw = (
+        dict(chains=2, warmup=40, samples=20, n_leapfrog=10, max_tree_depth=4)
+        if args.quick
+        else dict(chains=4, warmup=args.ess_warmup, samples=args.ess_samples, n_leapfrog=50)
+    )
+    ess_rows = []
+    for method in ESS_METHODS:
+        result = harness.measure(run_ess, method, device="cpu", threads=args.threads, **ess_kw)
+        ess_rows.append(
+            {"method": method, "threads": args.threads, **{k: v for k, v in ess_kw.items()}, **result}
+        )
+        print(f"{method}: min bulk ESS {result['min_bulk_ess']:.0f} in {result['seconds']:.0f} s", flush=True)
+    best = max(r["min_ess_per_s"] for r in ess_rows)
+    for r in ess_rows:
+        r["ratio"] = r["min_ess_per_s"] / best
+    ess_columns = ["method", "chains", "warmup", "samples", "grad_evals", "mean_steps", "seconds"]
+    ess_columns += ["min_bulk_ess", "max_rhat", "min_ess_per_s", "ratio"]
     columns = [
         "method",
         "device",
@@ -276,6 +391,8 @@ def main(argv=None):
     ]
     if args.quick:
         harness.print_table(rows, columns)
+        print()
+        harness.print_table(ess_rows, ess_columns)
         print("\n--quick: nothing written")
         return
     command = (
@@ -295,6 +412,18 @@ def main(argv=None):
         f"thread count; its potential matches NetworkPosterior.log_prob and its gradient to {RTOL} relative."
     )
     harness.report("mcmc", rows, columns, command=command, notes=notes)
+    print()
+    notes = (
+        f"The chapter's posterior (1-50-50-1 ReLU network, 500 points), {ess_kw['chains']} chains "
+        "from prior draws, one thread. probdl HMC: the chapter's sampler (diagonal mass matrix "
+        f"adapted in the warm-up, dual averaging to 0.8, {ess_kw['n_leapfrog']} leapfrog steps, "
+        "hand-written gradient). NumPyro NUTS: vectorized chains, diagonal mass matrix, target 0.8, "
+        "maximum tree depth 10 (1023 steps); its seconds include JAX's compile. "
+        f"min_bulk_ess: the least rank-normalized bulk ESS of f(x) over x in {list(ESS_X)} (the last "
+        "beyond the data); max_rhat: the largest rank-normalized R-hat there; ratio: min_ess_per_s "
+        "relative to the best row. mean_steps: leapfrog steps per iteration in the sampling phase."
+    )
+    harness.report("mcmc_ess", ess_rows, ess_columns, command=command, notes=notes)
 
 
 if __name__ == "__main__":

@@ -59,16 +59,14 @@ def run(method, hidden, batch, min_seconds, device="cpu"):
     # synthetic data keeps the dataset out of the peak-memory column)
     x = torch.bernoulli(torch.full((batch, 784), 0.13)).to(device)
     model = NADE(784, hidden).to(device).init_bias(x)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     log_prob = METHODS[method]
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = -log_prob(model, x).mean()
-        loss.backward()
-        opt.step()
+    def loss(xb):
+        return -log_prob(model, xb).mean()
 
-    t = harness.time_per_call(step, device=device, warmup=1, min_seconds=min_seconds, min_calls=3)
+    t = harness.time_adam_steps(
+        model, loss, [(x,)], device=device, warmup=1, min_seconds=min_seconds, min_calls=3
+    )
     return {
         "method": method,
         "ms_per_step": 1e3 * t["seconds_median"],

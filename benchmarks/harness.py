@@ -109,17 +109,29 @@ def machine() -> dict:
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-        return str(v)
+    """Print ``rows`` as aligned text through :func:`probdl.report.table`, the book's one table
+    helper (a column a row lacks, such as GPU memory on a CPU, stays blank)."""
+    from probdl import report
 
-    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    print(report.table([{c: r.get(c) for c in columns} for r in rows], columns))
+
+
+def time_adam_steps(model, loss_fn, batches, *, device="cpu", lr=1e-3, **timing) -> dict:
+    """Time one Adam step of ``model``: ``loss_fn(*batch)`` on the next of ``batches`` (a list,
+    cycled), its gradient and the update; :func:`time_per_call` with ``timing`` (``warmup``,
+    ``min_seconds``, ``min_calls``). Every benchmark that times a training step uses this."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    state = {"i": 0}
+
+    def step():
+        batch = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        loss = loss_fn(*batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return time_per_call(step, device=device, **timing)
 
 
 def report(

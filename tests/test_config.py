@@ -145,3 +145,11 @@ def test_describe_prints_profile_and_sizes(capsys, monkeypatch):
     info = config.describe("setup", seed=7)
     out = capsys.readouterr().out
     assert info["profile"] == "smoke" and "smoke" in out and "n_show" in out and "7" in out
+
+
+def test_timer_measures_the_block(monkeypatch):
+    clock = iter([10.0, 12.5])
+    monkeypatch.setattr(config.time, "perf_counter", lambda: next(clock))
+    with config.timer() as t:
+        assert t.seconds is None  # not known inside the block
+    assert t.seconds == 2.5

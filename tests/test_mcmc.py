@@ -242,6 +242,34 @@ def test_network_posterior_matches_plain_mlp():
     torch.testing.assert_close(torch.stack(parts).mean(0), post.log_prob(theta))
 
 
+@pytest.mark.parametrize("sizes", [[1, 8, 8, 1], [3, 5, 2], [1, 1], [2, 1, 4], [4, 6, 1, 3]])
+def test_network_posterior_hand_written_gradient_is_autograds(sizes):
+    """NetworkPosterior.value_and_grad writes the backward pass out (with broadcasts for a width
+    or fan-in of 1): it must equal autograd's gradient of log_prob, which hmc(post, ...) uses."""
+    torch.manual_seed(3)
+    x, y = torch.randn(40, sizes[0], dtype=D64), torch.randn(40, sizes[-1], dtype=D64)
+    post = mcmc.NetworkPosterior(sizes, x, y, noise_std=0.4, prior_sigma=1.5)
+    theta = torch.randn(3, post.dim, dtype=D64)
+    with torch.enable_grad():
+        t = theta.clone().requires_grad_(True)
+        lp = post.log_prob(t)
+        (grad,) = torch.autograd.grad(lp.sum(), t)
+    before = theta.clone()
+    lp_hand, grad_hand = post.value_and_grad(theta)
+    torch.testing.assert_close(lp_hand, lp.detach(), rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(grad_hand, grad, rtol=1e-10, atol=1e-10)
+    assert torch.equal(theta, before) and not grad_hand.requires_grad  # theta left untouched
+    # the samplers use it: value_and_grad(post, q) is the hand-written one, post(q) is log_prob
+    torch.testing.assert_close(mcmc.value_and_grad(post, theta)[1], grad_hand, rtol=0, atol=0)
+    torch.testing.assert_close(post(theta), lp.detach())
+    # another activation falls back to autograd and is still right
+    tanh = mcmc.NetworkPosterior(sizes, x, y, noise_std=0.4, activation=torch.tanh)
+    with torch.enable_grad():
+        t = theta.clone().requires_grad_(True)
+        (g_tanh,) = torch.autograd.grad(tanh.log_prob(t).sum(), t)
+    torch.testing.assert_close(tanh.value_and_grad(theta)[1], g_tanh)
+
+
 def test_errors_say_what_to_do():
     _, _, log_prob = gaussian()
     with pytest.raises(ValueError, match="chains, dim"):

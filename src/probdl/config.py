@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,18 @@ def torch_threads(n: int):
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+class timer:
+    """``with config.timer() as t: ...`` then ``t.seconds`` is the block's wall-clock time
+    (``time.perf_counter``); the chapters report such times as ratios, never assert them."""
+
+    def __enter__(self) -> "timer":
+        self.seconds, self._start = None, time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self._start
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,11 @@ LogProb = Callable[[torch.Tensor], torch.Tensor]
 
 
 def value_and_grad(log_prob: LogProb, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``log_prob(q)`` (chains,) and its gradient with respect to ``q`` (chains, dim)."""
+    """``log_prob(q)`` (chains,) and its gradient with respect to ``q`` (chains, dim): by
+    ``log_prob.value_and_grad`` where it has one (a :class:`NetworkPosterior`), else autograd."""
+    own = getattr(log_prob, "value_and_grad", None)
+    if own is not None:
+        return own(q.detach())
     with torch.enable_grad():
         q = q.detach().requires_grad_(True)
         lp = log_prob(q)
@@ -345,6 +349,43 @@ class NetworkPosterior:
     def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
         """The unnormalised log posterior log p(y | x, theta) + log p(theta), (chains,)."""
         return self.log_likelihood(theta, self.x, self.y) + self.log_prior(theta)
+
+    __call__ = log_prob  # a NetworkPosterior is a log density: hmc(post, ...) uses its gradient
+
+    @torch.no_grad()
+    def value_and_grad(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`log_prob` and its gradient, the backward pass written out for ReLU networks
+        (``benchmarks/bench_mcmc.py`` times it against autograd; other activations use
+        autograd): with g the
+        gradient with respect to a layer's output, W's gradient is g^T h (h the layer's
+        input), b's is the sum of g over the data, and g passes back as (g W) * [h > 0]."""
+        if self.activation is not torch.relu:
+            return value_and_grad(self.log_prob, theta)
+        hs, i, c, out = [self.x.expand(theta.shape[0], *self.x.shape)], 0, theta.shape[0], None
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        for layer, (a, b) in enumerate(pairs):
+            w, bias = theta[:, i : i + a * b].reshape(c, b, a), theta[:, i + a * b : i + a * b + b]
+            i += a * b + b
+            wt, bias = w.transpose(1, 2), bias.unsqueeze(1)  # (c, a, b), (c, 1, b)
+            out = torch.addcmul(bias, hs[-1], wt) if a == 1 else torch.baddbmm(bias, hs[-1], wt)
+            hs.append(out.clamp_min_(0) if layer < len(pairs) - 1 else out)
+        g = (self.y - out) / self.noise_std**2  # d log-likelihood / d output
+        lp = -0.5 * self.noise_std**2 * (g * g).sum((1, 2)) - self.y.numel() * (
+            math.log(self.noise_std) + 0.5 * math.log(2 * math.pi)
+        )
+        grad = theta / -(self.prior_sigma**2)
+        for layer in range(len(pairs) - 1, -1, -1):
+            a, b = pairs[layer]
+            i -= a * b + b
+            h = hs[layer]  # (c, N, a); a width or a fan-in of 1 is a broadcast, not a matmul
+            gw = (g * h).sum(1) if a == 1 else torch.bmm(g.transpose(1, 2), h).reshape(c, -1)
+            grad[:, i : i + a * b] += gw
+            grad[:, i + a * b : i + a * b + b] += g.sum(1)
+            if layer > 0:
+                w = theta[:, i : i + a * b].reshape(c, b, a)
+                g = g * w if b == 1 else torch.bmm(g, w)
+                g.mul_(h.sign())  # h is a ReLU output: its sign is [h > 0]
+        return lp + self.log_prior(theta), grad
 
     def minibatch_log_prob(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The unbiased minibatch estimate log p(theta) + N/B sum_batch log p(y | x, theta) of

@@ -57,3 +57,63 @@ def glue(name: str, value, fmt: str | None = None) -> str:
     if _myst_glue is None or not os.environ.get("PROBDL_BOOK_BUILD"):
         print(f"{name} = {text}")
     return GluedText(text)
+
+
+class Table:
+    """A table that a notebook shows as Markdown (``_repr_markdown_``) and ``print`` shows as
+    aligned plain text: what :func:`table` returns."""
+
+    def __init__(self, header: list[str], cells: list[list[str]]):
+        self.header, self.cells = header, cells
+
+    def markdown(self) -> str:
+        def line(values):
+            return "| " + " | ".join(v.replace("|", r"\|") for v in values) + " |"
+
+        return "\n".join([line(self.header), "|" + "---|" * len(self.header), *map(line, self.cells)])
+
+    def text(self) -> str:
+        widths = [max(len(h), *(len(row[i]) for row in self.cells)) for i, h in enumerate(self.header)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(self.header, widths)).rstrip()]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in self.cells]
+        return "\n".join(lines)
+
+    _repr_markdown_ = markdown
+    __str__ = text
+
+    def __repr__(self) -> str:
+        return self.text()
+
+
+def _cell(value, fmt) -> str:
+    if callable(fmt):
+        return str(fmt(value))
+    if value is None:
+        return ""
+    if fmt is not None and isinstance(value, numbers.Number):
+        return format(value, fmt)
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+    return str(value)
+
+
+def table(rows, columns, fmt=None) -> Table:
+    """The one table helper of the book, its benchmarks and its appendix. ``rows`` is a list of
+    dicts; ``columns`` the keys to show, a list (the key is the heading) or a dict
+    ``{key: heading}``; ``fmt`` a format spec for every number (``".3f"``), or a dict
+    ``{key: spec or function of the value}`` (numbers default to 4 significant digits). A
+    notebook shows the result as a Markdown table; ``print`` shows it as aligned text."""
+    headings = dict(columns) if isinstance(columns, dict) else {c: str(c) for c in columns}
+    if not headings:
+        raise ValueError("table needs at least one column")
+    specs = fmt if isinstance(fmt, dict) else {k: fmt for k in headings}
+    unknown = set(specs) - set(headings)
+    if unknown:
+        raise ValueError(f"fmt names columns that are not in the table: {sorted(unknown)}")
+    for i, row in enumerate(rows):
+        missing = [k for k in headings if k not in row]
+        if missing:
+            raise KeyError(f"row {i} has no {missing}; it has {sorted(row)}")
+    cells = [[_cell(row[k], specs.get(k)) for k in headings] for row in rows]
+    return Table(list(headings.values()), cells)

@@ -23,13 +23,15 @@ BOOK = dict(
     batch_size=100,
     lr=0.01,
     # HMC, the reference: chains from prior draws (no menu method's output), warmed up into
-    # the region that fits the data; 8 x 1800 x 50 gradients take about 5 minutes on one core
+    # the region that fits the data; 8 x 2400 x 50 = 960,000 gradient evaluations
     hmc_chains=8,
     hmc_seed=1000,  # the prior draws' generator: a seed no other method uses
     hmc_warmup=1000,  # with a diagonal mass matrix adapted in its middle
-    hmc_samples=800,
+    hmc_samples=1400,
     hmc_leapfrog=50,
     hmc_target_accept=0.8,
+    min_accept=0.4,  # the sampling phase's acceptance rate lies between these
+    max_accept=0.99,
     rhat_max=1.01,  # rank-normalized R-hat of f(x) inside the data (Vehtari et al. 2021)
     rhat_max_out=1.05,  # and beyond the data
     ess_min=400,  # bulk ESS of f(x) inside the data
@@ -68,6 +70,7 @@ SMOKE = dict(
     hmc_warmup=60,  # enough for the mass-matrix windows and a step size after them
     hmc_samples=20,
     hmc_leapfrog=10,
+    max_accept=1.0,  # 20 draws per chain: all may be accepted
     sgld_steps=100,
     sgld_warmup=20,
     sgld_thin=2,
