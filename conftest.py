@@ -1,5 +1,5 @@
-"""Test-session defaults: notebooks (nbval) run in the quick smoke profile unless PROBDL_PROFILE
-says otherwise. The kernels nbval starts inherit this environment."""
+"""Test-session defaults: notebooks (nbval) run in the quick smoke profile unless
+PROBDL_PROFILE says otherwise. The kernels nbval starts inherit this environment."""
 
 import os
 

@@ -1,16 +1,18 @@
 """A small Sphinx extension of the workbook (loaded through ``_config.yml``'s
 ``sphinx.local_extensions``).
 
-1. The execution cache is keyed by the run profile and by a hash of the helper package's source.
-   jupyter-cache keys a notebook by its code cells only, so without this a ``smoke`` build followed
-   by a ``book`` build would serve the smoke numbers, and a fix in ``src/probdl`` would leave old
-   outputs in place. Each (profile, package) pair gets its own cache folder under
-   ``_build/.jupyter_cache/``; an unchanged rebuild reuses it.
-2. ``PROBDL_BOOK_BUILD=1`` for the executing kernels (:func:`probdl.report.glue` prints numbers
-   only outside the book build).
+1. The execution cache is keyed by the run profile and by a hash of the helper package's
+   source. jupyter-cache keys a notebook by its code cells only, so without this a
+   ``smoke`` build followed by a ``book`` build would serve the smoke numbers, and a fix
+   in ``src/probdl`` would leave old outputs in place. Each (profile, package) pair gets
+   its own cache folder under ``_build/.jupyter_cache/``; an unchanged rebuild reuses
+   it.
+2. ``PROBDL_BOOK_BUILD=1`` for the executing kernels (:func:`probdl.report.glue` prints
+   numbers only outside the book build).
 3. No Thebe scripts (see :func:`_drop_thebe`).
-4. The download button gives the executed notebook: after the build, the notebooks that myst-nb
-   executed (``_build/jupyter_execute/``) replace the output-free sources under ``_sources/``.
+4. The download button gives the executed notebook: after the build, the notebooks that
+   myst-nb executed (``_build/jupyter_execute/``) replace the output-free sources under
+   ``_sources/``.
 """
 
 from __future__ import annotations
@@ -68,17 +70,23 @@ def _executed_notebooks_for_download(app, exception) -> None:
 
 
 def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
-    """The book has no live-code (Thebe) button, but sphinx-thebe, which Jupyter Book always loads,
-    adds its inline configuration twice (a console error) and names a CDN: leave its scripts out."""
+    """The book has no live-code (Thebe) button, but sphinx-thebe, which Jupyter Book
+    always loads, adds its inline configuration twice (a console error) and names a CDN:
+    leave its scripts out."""
     scripts = context.get("script_files")
     if scripts:
-        keep = [s for s in scripts if "thebe" not in str(s) + str(getattr(s, "attributes", {}))]
+        keep = [
+            s
+            for s in scripts
+            if "thebe" not in str(s) + str(getattr(s, "attributes", {}))
+        ]
         context["script_files"] = keep
 
 
 def setup(app):
-    # The kernels that execute the chapters inherit this: probdl.report.glue then shows a number
-    # only in the prose, not also as printed output (a learner's own run prints it).
+    # The kernels that execute the chapters inherit this: probdl.report.glue then shows
+    # a number only in the prose, not also as printed output (a learner's own run prints
+    # it).
     os.environ["PROBDL_BOOK_BUILD"] = "1"
     app.connect("config-inited", _set_cache_path)
     app.connect("html-page-context", _drop_thebe, priority=900)
@@ -86,5 +94,7 @@ def setup(app):
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
-if __name__ == "__main__":  # the cache key, for CI's cache step: python _ext/probdl_book.py
+if (
+    __name__ == "__main__"
+):  # the cache key, for CI's cache step: python _ext/probdl_book.py
     print(cache_key())

@@ -1,26 +1,30 @@
-"""Benchmark: a training step of the 784-1200-1200-10 Bayes-by-Backprop MLP, three estimators.
+"""Benchmark: a training step of the 784-1200-1200-10 Bayes-by-Backprop MLP, three
+estimators.
 
-- ``weight sampling``: one weight sample per minibatch (Blundell et al. 2015), the baseline of the
-  ratio column; ``bbb.BayesianMLP(..., local_reparameterization=False)``.
-- ``local reparameterization``: pre-activations sampled per example (Kingma, Salimans & Welling
-  2015); ``local_reparameterization=True``.
+- ``weight sampling``: one weight sample per minibatch (Blundell et al. 2015), the
+  baseline of the ratio column; ``bbb.BayesianMLP(...,
+  local_reparameterization=False)``.
+- ``local reparameterization``: pre-activations sampled per example (Kingma, Salimans &
+  Welling 2015); ``local_reparameterization=True``.
 - ``per-example weights``: a fresh weight sample for every example of the minibatch, the
   straightforward way to get independent noise per example, written plainly below with
   batched matrix products (in chunks, to bound memory). It has the same distribution of
-  pre-activations as local reparameterization, at far higher cost; its gradient estimator is a
-  different one (noise per weight rather than per pre-activation).
+  pre-activations as local reparameterization, at far higher cost; its gradient
+  estimator is a different one (noise per weight rather than per pre-activation).
 - ``plain MLP``: the same architecture with point weights (``mlp.PlainMLP``), for scale.
 
-Each step is one Adam update on ``bbb.elbo_objective(n_data=50,000, kl="closed")`` (Gaussian
-prior, closed-form KL, so that the estimators differ in the likelihood term only) on a minibatch
-of 128 MNIST digits. Throughput is examples per second of whole training steps. The gradient
-variance is measured for one model state (the posterior initialised with sigma = 0.05 so that the
-noise matters) and one minibatch: the variance over repeated draws of each element of the
-gradient of the per-example loss with respect to all means and rho (the free scale parameter),
-averaged over elements.
+Each step is one Adam update on ``bbb.elbo_objective(n_data=50,000, kl="closed")``
+(Gaussian prior, closed-form KL, so that the estimators differ in the likelihood term
+only) on a minibatch of 128 MNIST digits. Throughput is examples per second of whole
+training steps. The gradient variance is measured for one model state (the posterior
+initialised with sigma = 0.05 so that the noise matters) and one minibatch: the variance
+over repeated draws of each element of the gradient of the per-example loss with respect
+to all means and rho (the free scale parameter), averaged over elements.
 
-    .venv/bin/python benchmarks/bench_bbb.py            # the full run (a few minutes)
-    .venv/bin/python benchmarks/bench_bbb.py --quick    # a tiny run (H = 100): prints, writes nothing
+    # the full run (a few minutes)
+    .venv/bin/python benchmarks/bench_bbb.py
+    # a tiny run (H = 100): prints, writes nothing
+    .venv/bin/python benchmarks/bench_bbb.py --quick
 """
 
 from __future__ import annotations
@@ -41,14 +45,19 @@ N_DATA = 50_000
 
 
 def per_example_forward(model, x, chunk=16):
-    """A fresh weight sample for every example: w_n = mu + sigma * eps_n, h_n = w_n x_n."""
+    """A fresh weight sample for every example: w_n = mu + sigma * eps_n, h_n = w_n
+    x_n."""
     outs = []
     for xc in torch.split(x, chunk):
         h = xc
         for i, layer in enumerate(model.layers):
             c = h.shape[0]
-            w = layer.weight_mu + layer.weight_sigma * torch.randn(c, *layer.weight_mu.shape, device=h.device)
-            b = layer.bias_mu + layer.bias_sigma * torch.randn(c, *layer.bias_mu.shape, device=h.device)
+            w = layer.weight_mu + layer.weight_sigma * torch.randn(
+                c, *layer.weight_mu.shape, device=h.device
+            )
+            b = layer.bias_mu + layer.bias_sigma * torch.randn(
+                c, *layer.bias_mu.shape, device=h.device
+            )
             h = torch.bmm(w, h.unsqueeze(-1)).squeeze(-1) + b
             if i < len(model.layers) - 1:
                 h = F.relu(h)
@@ -76,7 +85,9 @@ def _setup(method, hidden, seed, device, init_sigma=1e-3):
         if method == "per-example weights":
 
             def objective(m, xb, yb):
-                ll = -F.cross_entropy(per_example_forward(m, xb), yb, reduction="sum") * (N_DATA / len(xb))
+                ll = -F.cross_entropy(
+                    per_example_forward(m, xb), yb, reduction="sum"
+                ) * (N_DATA / len(xb))
                 f = ll - m.kl()
                 return {"loss": -f / N_DATA}
         else:
@@ -86,13 +97,22 @@ def _setup(method, hidden, seed, device, init_sigma=1e-3):
 
 def run_step(method, hidden=1200, seed=0, device="cpu", min_seconds=3.0):
     model, objective, x, y = _setup(method, hidden, seed, device)
-    batches = [(x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]) for i in range(8)]
+    batches = [
+        (x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH])
+        for i in range(8)
+    ]
 
     def loss(xb, yb):
         return objective(model, xb, yb)["loss"]
 
     t = harness.time_adam_steps(
-        model, loss, batches, device=device, min_seconds=min_seconds, min_calls=3, warmup=1
+        model,
+        loss,
+        batches,
+        device=device,
+        min_seconds=min_seconds,
+        min_calls=3,
+        warmup=1,
     )
     return {
         "seconds_per_step": t["seconds_median"],
@@ -120,15 +140,27 @@ def run_grad_variance(method, hidden=1200, seed=0, device="cpu", draws=20):
     return {"grad_var": total / n, "draws": draws}
 
 
-METHODS = ["weight sampling", "local reparameterization", "per-example weights", "plain MLP"]
+METHODS = [
+    "weight sampling",
+    "local reparameterization",
+    "per-example weights",
+    "plain MLP",
+]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="H = 100, short timings, few draws")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: probdl.config.device())")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="timing rounds over all methods; the best counts"
+        "--quick", action="store_true", help="H = 100, short timings, few draws"
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu or cuda (default: probdl.config.device())"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timing rounds over all methods; the best counts",
     )
     args = parser.parse_args(argv)
     from probdl import config
@@ -139,10 +171,18 @@ def main(argv=None):
     draws = 5 if args.quick else 10
     rows = []
     timings = {m: [] for m in METHODS}
-    for _ in range(args.repeat):  # rounds over all methods; the fastest round counts (others share the CPU)
+    for _ in range(
+        args.repeat
+    ):  # rounds over all methods; the fastest round counts (others share the CPU)
         for method in METHODS:
             timings[method].append(
-                harness.measure(run_step, method, hidden=hidden, device=device, min_seconds=min_seconds)
+                harness.measure(
+                    run_step,
+                    method,
+                    hidden=hidden,
+                    device=device,
+                    min_seconds=min_seconds,
+                )
             )
     for method in METHODS:
         row = {"method": method, "device": device, "hidden": hidden, "batch": BATCH}
@@ -177,20 +217,31 @@ def main(argv=None):
         + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
     )
     notes = (
-        "One Adam step of the 784-H-H-10 Bayes-by-Backprop MLP (Gaussian prior, closed-form KL) on a "
-        f"minibatch of {BATCH} MNIST digits; throughput is the best of {args.repeat} rounds "
+        "One Adam step of the 784-H-H-10 Bayes-by-Backprop MLP (Gaussian prior, "
+        "closed-form KL) on a "
+        f"minibatch of {BATCH} MNIST digits; throughput is the best of {args.repeat} "
+        "rounds "
         "over all methods. "
         "ratio: examples per second relative to weight sampling once "
-        "per minibatch. grad_var: the variance over repeated draws of the gradient of the per-example "
-        "loss, averaged over all parameters, at one model state (posterior sigma = 0.05) and one "
-        "minibatch; grad_var_ratio relative to weight sampling. Local reparameterization and "
-        "per-example weights give the same distribution of pre-activations but different gradient "
-        "estimators: both decorrelate the examples of a minibatch, and local reparameterization "
-        "also draws one noise per pre-activation instead of one per weight (Kingma et al. 2015)."
+        "per minibatch. grad_var: the variance over repeated draws of the gradient of "
+        "the per-example "
+        "loss, averaged over all parameters, at one model state (posterior sigma = "
+        "0.05) and one "
+        "minibatch; grad_var_ratio relative to weight sampling. Local "
+        "reparameterization and "
+        "per-example weights give the same distribution of pre-activations but "
+        "different gradient "
+        "estimators: both decorrelate the examples of a minibatch, and local "
+        "reparameterization "
+        "also draws one noise per pre-activation instead of one per weight (Kingma et "
+        "al. 2015)."
     )
     if args.quick:  # a tiny run must not overwrite the committed results
         harness.print_table(rows, columns)
-        print("\n--quick: results not written (benchmarks/results/bbb.json keeps the full run)")
+        print(
+            "\n--quick: results not written (benchmarks/results/bbb.json keeps the "
+            "full run)"
+        )
         return
     harness.report("bbb", rows, columns, command=command, notes=notes)
 

@@ -1,20 +1,26 @@
-"""Benchmark: a training step of sparse variational dropout on LeNet-300-100 (784-300-100-10).
+"""Benchmark: a training step of sparse variational dropout on LeNet-300-100
+(784-300-100-10).
 
-- ``plain MLP``: the same architecture with point weights (``mlp.PlainMLP``, cross-entropy), the
-  baseline of the ratio column.
-- ``Bernoulli dropout``: the plain network with dropout 0.5 on its hidden units, for scale.
-- ``VD, local reparameterization``: ``dropout.VariationalDropoutMLP`` (additive parameterization,
-  pre-activations sampled per example; Kingma, Salimans & Welling 2015; Molchanov et al. 2017).
+- ``plain MLP``: the same architecture with point weights (``mlp.PlainMLP``,
+  cross-entropy), the baseline of the ratio column.
+- ``Bernoulli dropout``: the plain network with dropout 0.5 on its hidden units, for
+  scale.
+- ``VD, local reparameterization``: ``dropout.VariationalDropoutMLP`` (additive
+  parameterization, pre-activations sampled per example; Kingma, Salimans & Welling
+  2015; Molchanov et al. 2017).
 - ``VD, weight noise``: the same network sampling one weight matrix per minibatch.
-- ``VD, multiplicative noise``: weight noise with free (theta, log alpha), w = theta (1 + sqrt(alpha) e).
+- ``VD, multiplicative noise``: weight noise with free (theta, log alpha), w = theta (1
+  + sqrt(alpha) e).
 
-Each step is one Adam update of ``dropout.sgvlb_objective`` (N = 50,000, KL weight 1) or of the
-plain cross-entropy on a minibatch of 100 MNIST digits. The gradient variance
-(``dropout.gradient_variance``) is measured at one state: the same theta for every estimator and
-every log alpha set to 0 (alpha = 1, the noise of dropout at p = 0.5).
+Each step is one Adam update of ``dropout.sgvlb_objective`` (N = 50,000, KL weight 1) or
+of the plain cross-entropy on a minibatch of 100 MNIST digits. The gradient variance
+(``dropout.gradient_variance``) is measured at one state: the same theta for every
+estimator and every log alpha set to 0 (alpha = 1, the noise of dropout at p = 0.5).
 
-    .venv/bin/python benchmarks/bench_dropout.py            # the full run (a minute or two)
-    .venv/bin/python benchmarks/bench_dropout.py --quick    # a short run; prints, writes nothing
+    # the full run (a minute or two)
+    .venv/bin/python benchmarks/bench_dropout.py
+    # a short run; prints, writes nothing
+    .venv/bin/python benchmarks/bench_dropout.py --quick
 """
 
 from __future__ import annotations
@@ -48,24 +54,45 @@ def _setup(method, seed, device):
     torch.manual_seed(seed)
     x, y = data.load_mnist("train", n=BATCH * 8, device=device)
     if METHODS[method] is None:
-        model = mlp.PlainMLP(SIZES, dropout=0.5 if method == "Bernoulli dropout" else 0.0).to(device)
+        model = mlp.PlainMLP(
+            SIZES, dropout=0.5 if method == "Bernoulli dropout" else 0.0
+        ).to(device)
         return model, mlp.nll_objective, x, y
     param, local = METHODS[method]
-    model = dropout.VariationalDropoutMLP(SIZES, parameterization=param, local_reparameterization=local)
-    return model.to(device), functools.partial(dropout.sgvlb_objective, n_data=N_DATA), x, y
+    model = dropout.VariationalDropoutMLP(
+        SIZES, parameterization=param, local_reparameterization=local
+    )
+    return (
+        model.to(device),
+        functools.partial(dropout.sgvlb_objective, n_data=N_DATA),
+        x,
+        y,
+    )
 
 
 def run_step(method, seed=0, device="cpu", min_seconds=3.0):
     model, objective, x, y = _setup(method, seed, device)
-    batches = [(x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]) for i in range(8)]
+    batches = [
+        (x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH])
+        for i in range(8)
+    ]
 
     def loss(xb, yb):
         return objective(model, xb, yb)["loss"]
 
     t = harness.time_adam_steps(
-        model, loss, batches, device=device, min_seconds=min_seconds, min_calls=5, warmup=2
+        model,
+        loss,
+        batches,
+        device=device,
+        min_seconds=min_seconds,
+        min_calls=5,
+        warmup=2,
     )
-    return {"ms_per_step": 1000 * t["seconds_median"], "examples_per_s": BATCH / t["seconds_median"]}
+    return {
+        "ms_per_step": 1000 * t["seconds_median"],
+        "examples_per_s": BATCH / t["seconds_median"],
+    }
 
 
 def run_grad_variance(method, seed=0, device="cpu", repeats=50):
@@ -79,12 +106,21 @@ def run_grad_variance(method, seed=0, device="cpu", repeats=50):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short timings; print only")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: probdl.config.device())")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="timing rounds over all methods; the best counts"
+        "--quick", action="store_true", help="short timings; print only"
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per measurement")
+    parser.add_argument(
+        "--device", default=None, help="cpu or cuda (default: probdl.config.device())"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timing rounds over all methods; the best counts",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per measurement"
+    )
     args = parser.parse_args(argv)
     from probdl import config
 
@@ -92,11 +128,17 @@ def main(argv=None):
     min_seconds = 0.5 if args.quick else 3.0
     rounds = 1 if args.quick else args.repeat
     timings = {m: [] for m in METHODS}
-    for _ in range(rounds):  # the fastest round counts: the others shared the CPU with someone
+    for _ in range(
+        rounds
+    ):  # the fastest round counts: the others shared the CPU with someone
         for method in METHODS:
             timings[method].append(
                 harness.measure(
-                    run_step, method, device=device, min_seconds=min_seconds, threads=args.threads
+                    run_step,
+                    method,
+                    device=device,
+                    min_seconds=min_seconds,
+                    threads=args.threads,
                 )
             )
     rows = []
@@ -104,7 +146,12 @@ def main(argv=None):
         row = {"method": method, "device": device, "threads": args.threads}
         row.update(max(timings[method], key=lambda t: t["examples_per_s"]))
         if METHODS[method] is not None:
-            gv = harness.measure(run_grad_variance, method, device=device, repeats=10 if args.quick else 50)
+            gv = harness.measure(
+                run_grad_variance,
+                method,
+                device=device,
+                repeats=10 if args.quick else 50,
+            )
             row["grad_var"] = gv["variance"]
         rows.append(row)
         print(f"{method}: {row['ms_per_step']:.2f} ms per step", flush=True)
@@ -114,18 +161,32 @@ def main(argv=None):
         r["step_time_ratio"] = r["ms_per_step"] / base["ms_per_step"]
         if "grad_var" in r:
             r["grad_var_ratio"] = r["grad_var"] / local["grad_var"]
-    columns = ["method", "device", "ms_per_step", "examples_per_s", "step_time_ratio", "peak_rss_mb"]
+    columns = [
+        "method",
+        "device",
+        "ms_per_step",
+        "examples_per_s",
+        "step_time_ratio",
+        "peak_rss_mb",
+    ]
     columns += ["grad_var", "grad_var_ratio"]
     notes = (
-        f"One Adam step on a minibatch of {BATCH} MNIST digits, LeNet-300-100, {args.threads} torch "
-        f"thread(s); the best of {rounds} rounds over all methods. step_time_ratio: time per step "
-        "relative to the plain MLP (target: <= 2 for local reparameterization). grad_var: the variance "
-        "over noise draws of the gradient of the minibatch's mean log-likelihood in theta, averaged "
-        "over weights, at alpha = 1; grad_var_ratio relative to local reparameterization. Load average "
+        f"One Adam step on a minibatch of {BATCH} MNIST digits, LeNet-300-100, "
+        f"{args.threads} torch "
+        f"thread(s); the best of {rounds} rounds over all methods. step_time_ratio: "
+        "time per step "
+        "relative to the plain MLP (target: <= 2 for local reparameterization). "
+        "grad_var: the variance "
+        "over noise draws of the gradient of the minibatch's mean log-likelihood in "
+        "theta, averaged "
+        "over weights, at alpha = 1; grad_var_ratio relative to local "
+        "reparameterization. Load average "
         "during the run: " + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + "."
     )
     command = "python benchmarks/bench_dropout.py" + (" --quick" if args.quick else "")
-    if args.quick:  # a smoke test of the script: print, do not overwrite the committed results
+    if (
+        args.quick
+    ):  # a smoke test of the script: print, do not overwrite the committed results
         harness.print_table(rows, columns)
     else:
         harness.report("dropout", rows, columns, command=command, notes=notes)

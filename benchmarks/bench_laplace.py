@@ -1,21 +1,24 @@
-"""Benchmark: fitting a Laplace approximation with probdl.laplace and with laplace-torch.
+"""Benchmark: fitting a Laplace approximation with probdl.laplace and with
+laplace-torch.
 
-One fit is the curvature on the data plus the log marginal likelihood (which needs the log
-determinant of the posterior precision), for the same model in the same run:
+One fit is the curvature on the data plus the log marginal likelihood (which needs the
+log determinant of the posterior precision), for the same model in the same run:
 
-- the 1-50-50-1 regression network of the 1-D chapters (2,701 weights) on 500 points: full GGN,
-  KFAC and last-layer GGN;
-- the 784-400-400-10 MNIST network's last layer (4,010 weights) on ``--mnist-n`` training digits:
-  KFAC, and full GGN on at most 1,000 of them.
+- the 1-50-50-1 regression network of the 1-D chapters (2,701 weights) on 500 points:
+  full GGN, KFAC and last-layer GGN;
+- the 784-400-400-10 MNIST network's last layer (4,010 weights) on ``--mnist-n``
+  training digits: KFAC, and full GGN on at most 1,000 of them.
 
-Weights are the random initialisation (the cost does not depend on them). ``probdl.laplace``
-eigendecomposes the curvature once in ``fit`` (so that the evidence under another prior precision
-or noise scale costs O(P) afterwards); laplace-torch (backend CurvlinopsGGN, its default) takes a
-Cholesky factor of the posterior precision per evaluation. Peak memory is the resident-set growth
-of a fresh process.
+Weights are the random initialisation (the cost does not depend on them).
+``probdl.laplace`` eigendecomposes the curvature once in ``fit`` (so that the evidence
+under another prior precision or noise scale costs O(P) afterwards); laplace-torch
+(backend CurvlinopsGGN, its default) takes a Cholesky factor of the posterior precision
+per evaluation. Peak memory is the resident-set growth of a fresh process.
 
-    .venv/bin/python benchmarks/bench_laplace.py           # the full run
-    .venv/bin/python benchmarks/bench_laplace.py --quick   # a tiny run (results not written)
+    # the full run
+    .venv/bin/python benchmarks/bench_laplace.py
+    # a tiny run (results not written)
+    .venv/bin/python benchmarks/bench_laplace.py --quick
 """
 
 from __future__ import annotations
@@ -33,9 +36,15 @@ import harness  # noqa: E402
 CASES = {
     "1-D net, full GGN": dict(problem="regression", hessian="full", subset="all"),
     "1-D net, KFAC": dict(problem="regression", hessian="kron", subset="all"),
-    "1-D net, last layer GGN": dict(problem="regression", hessian="full", subset="last_layer"),
-    "MNIST last layer, KFAC": dict(problem="mnist", hessian="kron", subset="last_layer"),
-    "MNIST last layer, full GGN": dict(problem="mnist", hessian="full", subset="last_layer", cap=1000),
+    "1-D net, last layer GGN": dict(
+        problem="regression", hessian="full", subset="last_layer"
+    ),
+    "MNIST last layer, KFAC": dict(
+        problem="mnist", hessian="kron", subset="last_layer"
+    ),
+    "MNIST last layer, full GGN": dict(
+        problem="mnist", hessian="full", subset="last_layer", cap=1000
+    ),
 }
 
 
@@ -62,16 +71,18 @@ def run_fit(
     cap=None,
 ):
     model, x, y, likelihood = _problem(problem, min(mnist_n, cap or mnist_n))
-    kw = dict(prior_precision=1.0) | (dict(sigma_noise=0.1) if likelihood == "regression" else {})
+    kw = dict(prior_precision=1.0) | (
+        dict(sigma_noise=0.1) if likelihood == "regression" else {}
+    )
     if library == "probdl":
         from probdl import laplace
 
         ours = "ggn" if hessian == "full" else hessian
 
         def fit():
-            la = laplace.Laplace(model, likelihood, hessian=ours, subset=subset, **kw).fit(
-                x, y, batch_size=1000
-            )
+            la = laplace.Laplace(
+                model, likelihood, hessian=ours, subset=subset, **kw
+            ).fit(x, y, batch_size=1000)
             return la.log_marginal_likelihood()
     else:
         from laplace import Laplace
@@ -80,25 +91,42 @@ def run_fit(
         loader = DataLoader(TensorDataset(x, y), batch_size=1000)
 
         def fit():
-            la = Laplace(model, likelihood, subset_of_weights=subset, hessian_structure=hessian, **kw)
+            la = Laplace(
+                model,
+                likelihood,
+                subset_of_weights=subset,
+                hessian_structure=hessian,
+                **kw,
+            )
             la.fit(loader, progress_bar=False)
             return la.log_marginal_likelihood()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t = harness.time_per_call(fit, device=device, warmup=1, min_seconds=min_seconds, min_calls=2)
+        t = harness.time_per_call(
+            fit, device=device, warmup=1, min_seconds=min_seconds, min_calls=2
+        )
     return {"seconds": t["seconds_median"], "calls": t["calls"]}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="few MNIST digits, short timings, no JSON written"
+        "--quick",
+        action="store_true",
+        help="few MNIST digits, short timings, no JSON written",
     )
     parser.add_argument(
-        "--device", default=None, help="only cpu is measured (default: probdl.config.device())"
+        "--device",
+        default=None,
+        help="only cpu is measured (default: probdl.config.device())",
     )
-    parser.add_argument("--mnist-n", type=int, default=5000, help="MNIST training digits for the last layer")
+    parser.add_argument(
+        "--mnist-n",
+        type=int,
+        default=5000,
+        help="MNIST training digits for the last layer",
+    )
     args = parser.parse_args(argv)
     from probdl import config
 
@@ -112,18 +140,31 @@ def main(argv=None):
         times = {}
         for library in ("probdl", "laplace-torch"):
             r = harness.measure(
-                run_fit, library, **spec, mnist_n=mnist_n, min_seconds=min_seconds, device="cpu", threads=1
+                run_fit,
+                library,
+                **spec,
+                mnist_n=mnist_n,
+                min_seconds=min_seconds,
+                device="cpu",
+                threads=1,
             )
             times[library] = r
-            n = min(mnist_n, spec.get("cap") or mnist_n) if spec["problem"] == "mnist" else 500
+            n = (
+                min(mnist_n, spec.get("cap") or mnist_n)
+                if spec["problem"] == "mnist"
+                else 500
+            )
             rows.append({"case": case, "library": library, "n_data": n, **r})
             print(f"{case}, {library}: {r['seconds']:.3f} s per fit", flush=True)
-        rows[-2]["ratio"] = times["laplace-torch"]["seconds"] / times["probdl"]["seconds"]
+        rows[-2]["ratio"] = (
+            times["laplace-torch"]["seconds"] / times["probdl"]["seconds"]
+        )
         rows[-1]["ratio"] = 1.0
     columns = ["case", "library", "n_data", "seconds", "ratio", "peak_rss_mb", "calls"]
     command = "python benchmarks/bench_laplace.py" + (" --quick" if args.quick else "")
     notes = (
-        "ratio: laplace-torch's seconds per fit / this library's (above 1: probdl is faster); one thread; "
+        "ratio: laplace-torch's seconds per fit / this library's (above 1: probdl is "
+        "faster); one thread; "
         "a fit is the curvature plus the log marginal likelihood."
     )
     if args.quick:

@@ -1,8 +1,10 @@
-"""Shared plumbing of the benchmarks: timing, peak memory, a printed table and a JSON file.
+"""Shared plumbing of the benchmarks: timing, peak memory, a printed table and a JSON
+file.
 
-Each benchmark script measures its methods with :func:`measure`, which runs one method in a
-fresh process (so its peak memory is its own), then calls :func:`report` to print a table and
-write ``benchmarks/results/<name>.json``. The book's appendix reads those files.
+Each benchmark script measures its methods with :func:`measure`, which runs one method
+in a fresh process (so its peak memory is its own), then calls :func:`report` to print a
+table and write ``benchmarks/results/<name>.json``. The book's appendix reads those
+files.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def time_per_call(
     sync(device)
     times = []
     start = time.perf_counter()
-    while (len(times) < min_calls or time.perf_counter() - start < min_seconds) and len(times) < max_calls:
+    while (len(times) < min_calls or time.perf_counter() - start < min_seconds) and len(
+        times
+    ) < max_calls:
         t0 = time.perf_counter()
         fn()
         sync(device)
@@ -78,10 +82,10 @@ def _child(queue, target, args, kwargs, device):
 
 
 def measure(target, *args, device="cpu", threads: int | None = None, **kwargs) -> dict:
-    """Run ``target(*args, device=device, **kwargs)`` (a module-level function returning a dict)
-    in a fresh process; add its peak memory: the growth of the resident set over the process's
-    state after imports on CPU (``peak_rss_mb``), and ``torch.cuda.max_memory_allocated`` on a
-    GPU (``peak_gpu_mb``)."""
+    """Run ``target(*args, device=device, **kwargs)`` (a module-level function returning
+    a dict) in a fresh process; add its peak memory: the growth of the resident set over
+    the process's state after imports on CPU (``peak_rss_mb``), and
+    ``torch.cuda.max_memory_allocated`` on a GPU (``peak_gpu_mb``)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     kwargs["_threads"] = threads or torch.get_num_threads()
@@ -109,17 +113,21 @@ def machine() -> dict:
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
-    """Print ``rows`` as aligned text through :func:`probdl.report.table`, the book's one table
-    helper (a column a row lacks, such as GPU memory on a CPU, stays blank)."""
+    """Print ``rows`` as aligned text through :func:`probdl.report.table`, the book's
+    one table helper (a column a row lacks, such as GPU memory on a CPU, stays
+    blank)."""
     from probdl import report
 
     print(report.table([{c: r.get(c) for c in columns} for r in rows], columns))
 
 
-def time_adam_steps(model, loss_fn, batches, *, device="cpu", lr=1e-3, **timing) -> dict:
-    """Time one Adam step of ``model``: ``loss_fn(*batch)`` on the next of ``batches`` (a list,
-    cycled), its gradient and the update; :func:`time_per_call` with ``timing`` (``warmup``,
-    ``min_seconds``, ``min_calls``). Every benchmark that times a training step uses this."""
+def time_adam_steps(
+    model, loss_fn, batches, *, device="cpu", lr=1e-3, **timing
+) -> dict:
+    """Time one Adam step of ``model``: ``loss_fn(*batch)`` on the next of ``batches``
+    (a list, cycled), its gradient and the update; :func:`time_per_call` with ``timing``
+    (``warmup``, ``min_seconds``, ``min_calls``). Every benchmark that times a training
+    step uses this."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     state = {"i": 0}
 
@@ -159,5 +167,8 @@ def report(
     if extra:
         payload.update(extra)
     path.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    print(
+        "\nwrote "
+        f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+    )
     return path

@@ -1,8 +1,8 @@
-"""Headless Chromium for the browser checks (test_rendered_book.py, test_jupyterlab.py): Debian's
-chromium driven by playwright, every host but this machine unreachable. Where either is missing the
-checks skip with a message, unless PROBDL_REQUIRE_BROWSER=1 (set by .ci/run) makes it a failure;
-under CI (``CI`` set) a missing browser is always a failure, since .ci/run installs it.
-The ``browser`` fixture is in conftest.py."""
+"""Headless Chromium for the browser checks (test_rendered_book.py, test_jupyterlab.py):
+Debian's chromium driven by playwright, every host but this machine unreachable. Where
+either is missing the checks skip with a message, unless PROBDL_REQUIRE_BROWSER=1 (set
+by .ci/run) makes it a failure; under CI (``CI`` set) a missing browser is always a
+failure, since .ci/run installs it. The ``browser`` fixture is in conftest.py."""
 
 import os
 

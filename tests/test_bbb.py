@@ -17,7 +17,9 @@ def test_closed_form_kl_against_torch_and_monte_carlo():
     with torch.no_grad():
         layer.weight_rho.copy_(torch.rand(4, 5, generator=g) * 2.5 - 2.0)
     kl = layer.kl()
-    ref = sum(kl_divergence(Normal(mu, s), Normal(0.0, 0.7)).sum() for mu, s in layer.params())
+    ref = sum(
+        kl_divergence(Normal(mu, s), Normal(0.0, 0.7)).sum() for mu, s in layer.params()
+    )
     torch.testing.assert_close(kl, ref, rtol=1e-5, atol=1e-5)
     # Monte Carlo: KL = E_q[log q - log p] at sampled weights (the negative surprise)
     draws = []
@@ -42,9 +44,14 @@ def test_scale_mixture_log_prob_against_formula_and_torch():
     torch.testing.assert_close(prior.log_prob(w), prior.dist(w).log_prob(w))
     mix = MixtureSameFamily(
         Categorical(probs=torch.tensor([0.25, 0.75], dtype=torch.float64)),
-        Normal(torch.zeros(2, dtype=torch.float64), torch.tensor([s1, s2], dtype=torch.float64)),
+        Normal(
+            torch.zeros(2, dtype=torch.float64),
+            torch.tensor([s1, s2], dtype=torch.float64),
+        ),
     )
-    torch.testing.assert_close(prior.log_prob(w.reshape(1, -1)), mix.log_prob(w.reshape(1, -1)))
+    torch.testing.assert_close(
+        prior.log_prob(w.reshape(1, -1)), mix.log_prob(w.reshape(1, -1))
+    )
     with pytest.raises(NotImplementedError, match="closed-form"):
         prior.kl(w, w.abs() + 1)
 
@@ -59,11 +66,15 @@ def test_log_q_is_the_gaussian_density_of_the_sampled_weights():
         + Normal(layer.bias_mu, layer.bias_sigma).log_prob(b).sum()
     )
     torch.testing.assert_close(layer.log_q(), ref)
-    torch.testing.assert_close(layer.log_p(), Normal(0.0, 1.0).log_prob(torch.cat([w.reshape(-1), b])).sum())
+    torch.testing.assert_close(
+        layer.log_p(), Normal(0.0, 1.0).log_prob(torch.cat([w.reshape(-1), b])).sum()
+    )
 
 
 @pytest.mark.parametrize("param", ["softplus", "exp"])
-def test_parameterizations_give_the_asked_initial_sigma_and_name_the_free_parameter(param):
+def test_parameterizations_give_the_asked_initial_sigma_and_name_the_free_parameter(
+    param,
+):
     layer = bbb.BayesianLinear(3, 2, parameterization=param, init_sigma=0.05)
     torch.testing.assert_close(layer.weight_sigma, torch.full((2, 3), 0.05))
     names = {n for n, _ in layer.named_parameters()}
@@ -89,7 +100,9 @@ def test_local_reparameterization_matches_weight_sampling_moments():
         a = torch.stack([lrt(x, g) for _ in range(n)])
         b = torch.stack([layer(x, g) for _ in range(n)])
         mean = torch.nn.functional.linear(x, layer.weight_mu, layer.bias_mu)
-        var = torch.nn.functional.linear(x**2, layer.weight_sigma**2, layer.bias_sigma**2)
+        var = torch.nn.functional.linear(
+            x**2, layer.weight_sigma**2, layer.bias_sigma**2
+        )
     for s in (a, b):
         assert torch.allclose(s.mean(0), mean, atol=4 * (var / n).sqrt().max())
         assert torch.allclose(s.var(0), var, rtol=0.04)
@@ -100,12 +113,15 @@ def test_local_reparameterization_matches_weight_sampling_moments():
 
 
 def test_minibatch_estimate_is_unbiased_for_the_full_data_objective():
-    """With the same weight sample, the N/B-scaled likelihood averaged over all minibatches of
-    a partition equals the full-data likelihood; the surprise is the same in each."""
+    """With the same weight sample, the N/B-scaled likelihood averaged over all
+    minibatches of a partition equals the full-data likelihood; the surprise is the same
+    in each."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(12, 2, generator=g)
     y = torch.randn(12, 1, generator=g)
-    model = bbb.BayesianMLP([2, 8, 1], likelihood="gaussian", noise_std=0.5, init_sigma=0.1)
+    model = bbb.BayesianMLP(
+        [2, 8, 1], likelihood="gaussian", noise_std=0.5, init_sigma=0.1
+    )
 
     def same_weights():  # one generator state for every call: the same weight sample
         return torch.Generator().manual_seed(7)
@@ -113,14 +129,26 @@ def test_minibatch_estimate_is_unbiased_for_the_full_data_objective():
     full = bbb.elbo_objective(model, x, y, n_data=12, generator=same_weights())["F"]
     estimates, unscaled = [], []
     for idx in torch.randperm(12, generator=g).split(4):
-        estimates.append(bbb.elbo_objective(model, x[idx], y[idx], n_data=12, generator=same_weights())["F"])
+        estimates.append(
+            bbb.elbo_objective(
+                model, x[idx], y[idx], n_data=12, generator=same_weights()
+            )["F"]
+        )
         # N = B: no N/B factor
-        unscaled.append(bbb.elbo_objective(model, x[idx], y[idx], n_data=4, generator=same_weights())["F"])
-    torch.testing.assert_close(torch.stack(estimates).mean(), full, rtol=1e-5, atol=1e-4)
+        unscaled.append(
+            bbb.elbo_objective(
+                model, x[idx], y[idx], n_data=4, generator=same_weights()
+            )["F"]
+        )
+    torch.testing.assert_close(
+        torch.stack(estimates).mean(), full, rtol=1e-5, atol=1e-4
+    )
     # a wrong scaling (no N/B) is far off
     assert abs(torch.stack(unscaled).mean() - full) > 0.1 * abs(full)
     # a different generator state is a different weight sample
-    other = bbb.elbo_objective(model, x, y, n_data=12, generator=torch.Generator().manual_seed(8))["F"]
+    other = bbb.elbo_objective(
+        model, x, y, n_data=12, generator=torch.Generator().manual_seed(8)
+    )["F"]
     assert abs(other - full) > 1e-3
 
 
@@ -134,7 +162,9 @@ def test_blundell_kl_weights_sum_to_one_and_keep_the_epoch_unbiased():
     schedule = bbb.BlundellSchedule(40, 10)
     weights = [schedule() for _ in range(8)]  # two epochs of M = 4 minibatches
     assert weights[:4] == weights[4:] and schedule.step == 8
-    assert abs(sum(weights[:4]) / 4 - 1.0) < 1e-12  # on average one whole complexity cost per step
+    assert (
+        abs(sum(weights[:4]) / 4 - 1.0) < 1e-12
+    )  # on average one whole complexity cost per step
     torch.testing.assert_close(torch.tensor(weights[:4], dtype=torch.float64), 4 * w)
     # the objective applies the schedule's weight to the surprise (and only to it)
     model = bbb.BayesianMLP([2, 3], init_sigma=0.1)
@@ -145,9 +175,14 @@ def test_blundell_kl_weights_sum_to_one_and_keep_the_epoch_unbiased():
     ]
     with torch.no_grad():
         torch.testing.assert_close(
-            terms[0]["F"], terms[0]["log_lik"] + 4 * w[0].item() * terms[0]["surprise"], rtol=1e-6, atol=1e-4
+            terms[0]["F"],
+            terms[0]["log_lik"] + 4 * w[0].item() * terms[0]["surprise"],
+            rtol=1e-6,
+            atol=1e-4,
         )
-        torch.testing.assert_close(terms[1]["F"], terms[1]["log_lik"] + terms[1]["surprise"])
+        torch.testing.assert_close(
+            terms[1]["F"], terms[1]["log_lik"] + terms[1]["surprise"]
+        )
     with pytest.raises(ValueError, match="batch_size"):
         bbb.BlundellSchedule(40, 0)
 
@@ -159,7 +194,12 @@ def test_closed_and_mc_objectives_agree_in_expectation():
     with torch.no_grad():
         closed = bbb.elbo_objective(model, x, y, n_data=20, kl="closed")["surprise"]
         mc = torch.stack(
-            [bbb.elbo_objective(model, x, y, n_data=20, kl="mc", generator=g)["surprise"] for _ in range(500)]
+            [
+                bbb.elbo_objective(model, x, y, n_data=20, kl="mc", generator=g)[
+                    "surprise"
+                ]
+                for _ in range(500)
+            ]
         )
     torch.testing.assert_close(closed, -model.kl())
     assert abs(mc.mean() - closed) < 4 * mc.std() / math.sqrt(500)
@@ -170,34 +210,50 @@ def test_predictive_variance_vanishes_as_sigma_goes_to_zero():
     x = torch.linspace(-1, 1, 7).reshape(-1, 1)
     for lrt in (False, True):
         model = bbb.BayesianMLP(
-            [1, 10, 1], likelihood="gaussian", init_sigma=1e-9, local_reparameterization=lrt
+            [1, 10, 1],
+            likelihood="gaussian",
+            init_sigma=1e-9,
+            local_reparameterization=lrt,
         )
         mean, var = predictive.predictive(model, x, n_samples=20)
         assert var.max() < 1e-10
         model.set_sample(False)
         torch.testing.assert_close(mean, model(x), atol=1e-6, rtol=0)
         wide = bbb.BayesianMLP(
-            [1, 10, 1], likelihood="gaussian", init_sigma=0.3, local_reparameterization=lrt
+            [1, 10, 1],
+            likelihood="gaussian",
+            init_sigma=0.3,
+            local_reparameterization=lrt,
         )
         assert predictive.predictive(wide, x, n_samples=20)[1].min() > 1e-4
     plain = mlp.PlainMLP([1, 10, 1], likelihood="gaussian")
     x_many = torch.linspace(-3, 3, 1000).reshape(-1, 1)
-    assert predictive.predictive(plain, x_many, 7)[1].abs().max() == 0  # exactly, not up to rounding
+    assert (
+        predictive.predictive(plain, x_many, 7)[1].abs().max() == 0
+    )  # exactly, not up to rounding
     plain.eval()
-    torch.testing.assert_close(predictive.predictive(plain, x_many, 7)[0], plain(x_many).detach())
+    torch.testing.assert_close(
+        predictive.predictive(plain, x_many, 7)[0], plain(x_many).detach()
+    )
     # the mean and variance against a direct computation over stored draws
     model = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3)
-    mean, var = predictive.predictive(model, x, n_samples=50, generator=torch.Generator().manual_seed(5))
+    mean, var = predictive.predictive(
+        model, x, n_samples=50, generator=torch.Generator().manual_seed(5)
+    )
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
         draws = torch.stack([model(x, g) for _ in range(50)]).double()
     torch.testing.assert_close(mean, draws.mean(0).float())
-    torch.testing.assert_close(var, draws.var(0, unbiased=False).float(), rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(
+        var, draws.var(0, unbiased=False).float(), rtol=1e-4, atol=1e-7
+    )
 
 
 def test_predictive_probabilities_sum_to_one():
     model = bbb.BayesianMLP([4, 6, 3], init_sigma=0.5)
-    mean, var = predictive.predictive(model, torch.randn(5, 4), n_samples=10, batch_size=2)
+    mean, var = predictive.predictive(
+        model, torch.randn(5, 4), n_samples=10, batch_size=2
+    )
     torch.testing.assert_close(mean.sum(-1), torch.ones(5))
     assert (var >= 0).all() and model.layers[0].sample
 
@@ -222,21 +278,33 @@ def test_manual_gradient_matches_autograd():
     log_q = log_p = 0.0
     for i, (layer, e) in enumerate(zip(model.layers, eps)):
         w, b = layer.sample_weights(e)
-        log_q = log_q + sum(Normal(mu, s).log_prob(v).sum() for (mu, s), v in zip(layer.params(), (w, b)))
-        log_p = log_p + Normal(0.0, 1.0).log_prob(w).sum() + Normal(0.0, 1.0).log_prob(b).sum()
+        log_q = log_q + sum(
+            Normal(mu, s).log_prob(v).sum()
+            for (mu, s), v in zip(layer.params(), (w, b))
+        )
+        log_p = (
+            log_p
+            + Normal(0.0, 1.0).log_prob(w).sum()
+            + Normal(0.0, 1.0).log_prob(b).sum()
+        )
         h = torch.nn.functional.linear(h, w, b)
         if i < 2:
             h = torch.relu(h)
     f = Normal(h, model.noise_std).log_prob(y).sum() * 100 / 16 + log_p - log_q
     torch.testing.assert_close(value, f.detach())
     auto = dict(
-        zip([n for n, _ in model.named_parameters()], torch.autograd.grad(f, list(model.parameters())))
+        zip(
+            [n for n, _ in model.named_parameters()],
+            torch.autograd.grad(f, list(model.parameters())),
+        )
     )
     assert set(grads) == set(auto)
     for name in auto:
         torch.testing.assert_close(grads[name], auto[name], rtol=1e-8, atol=1e-10)
     # the hand formula without the +1 from log q (a typical slip) is wrong
-    assert not torch.allclose(grads["layers.0.weight_log_sigma"] - 1.0, auto["layers.0.weight_log_sigma"])
+    assert not torch.allclose(
+        grads["layers.0.weight_log_sigma"] - 1.0, auto["layers.0.weight_log_sigma"]
+    )
 
 
 def test_snr_pruning_zeroes_the_lowest_fraction():
@@ -246,12 +314,16 @@ def test_snr_pruning_zeroes_the_lowest_fraction():
     assert before.numel() == model.num_weights()
     pruned = copy.deepcopy(model)
     threshold = bbb_tools.prune_by_snr(pruned, 0.5)
-    zeros = sum((mu == 0).sum().item() for layer in pruned.layers for mu, _ in layer.params())
+    zeros = sum(
+        (mu == 0).sum().item() for layer in pruned.layers for mu, _ in layer.params()
+    )
     assert zeros == model.num_weights() // 2
     assert bbb_tools.prune_by_snr(copy.deepcopy(model), 0.0) == 0.0
     # the zeroed weights are exactly those with the lowest SNR
     was_zeroed = bbb_tools.snr(pruned) == 0
-    assert (before[was_zeroed] <= threshold).all() and (before[~was_zeroed] > threshold).all()
+    assert (before[was_zeroed] <= threshold).all() and (
+        before[~was_zeroed] > threshold
+    ).all()
     # random pruning removes the same number, chosen by the generator, reproducibly
     r1, r2 = copy.deepcopy(model), copy.deepcopy(model)
     k = bbb_tools.prune_at_random(r1, 0.5, torch.Generator().manual_seed(1))
@@ -267,7 +339,9 @@ def test_training_moves_the_elbo_up():
     torch.manual_seed(0)
     x = torch.rand(64, 1)
     y = x + 0.3 * torch.sin(2 * math.pi * x)
-    model = bbb.BayesianMLP([1, 16, 1], likelihood="gaussian", noise_std=0.1, init_sigma=0.01)
+    model = bbb.BayesianMLP(
+        [1, 16, 1], likelihood="gaussian", noise_std=0.1, init_sigma=0.01
+    )
     obj = functools.partial(bbb.elbo_objective, n_data=64, kl="closed")
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     first = obj(model, x, y)["F"].item()
@@ -293,7 +367,11 @@ def test_errors():
             priors.ScaleMixturePrior(pi, 1.0, 0.1)
     with pytest.raises(ValueError, match="closed"):
         bbb.elbo_objective(
-            bbb.BayesianMLP([2, 3]), torch.zeros(3, 2), torch.zeros(3).long(), n_data=3, kl="exact"
+            bbb.BayesianMLP([2, 3]),
+            torch.zeros(3, 2),
+            torch.zeros(3).long(),
+            n_data=3,
+            kl="exact",
         )
     layer = bbb.BayesianLinear(4, 2)
     with pytest.raises(ValueError, match="got inputs with 3 features"):
@@ -327,7 +405,9 @@ def test_error_rate_of_mean_network_and_predictive():
     assert predictive.error_rate(model, x, (y + 1) % 3, batch_size=7) == 100.0
     assert predictive.error_rate(model, x, y, n_samples=3) == 0.0
     assert model.layers[0].sample and model.training
-    torch.testing.assert_close(metrics.entropy(torch.full((2, 4), 0.25)), torch.full((2,), math.log(4)))
+    torch.testing.assert_close(
+        metrics.entropy(torch.full((2, 4), 0.25)), torch.full((2,), math.log(4))
+    )
 
 
 def test_generator_makes_sampling_reproducible_and_leaves_the_global_state_alone():
@@ -338,10 +418,13 @@ def test_generator_makes_sampling_reproducible_and_leaves_the_global_state_alone
         state = torch.random.get_rng_state()
         a = m(x, torch.Generator().manual_seed(3))
         b = m(x, torch.Generator().manual_seed(3))
-        assert torch.equal(torch.random.get_rng_state(), state), "the global generator was used"
+        assert torch.equal(torch.random.get_rng_state(), state), (
+            "the global generator was used"
+        )
         torch.testing.assert_close(a, b)
         assert not torch.allclose(a, m(x, torch.Generator().manual_seed(4)))
-        # log q and log p of the lazily drawn weights (local reparameterization) come from it too
+        # log q and log p of the lazily drawn weights (local reparameterization) come
+        # from it too
         m(x, torch.Generator().manual_seed(3))
         lq = m.log_q()
         m(x, torch.Generator().manual_seed(3))
@@ -367,12 +450,17 @@ def test_mean_network_restores_the_state_also_after_an_error():
 
 
 def test_regression_mean_against_monte_carlo():
-    """E[y | x] in closed form against the mean of many draws of regression_data at fixed x."""
+    """E[y | x] in closed form against the mean of many draws of regression_data at
+    fixed x."""
     n = 200_000
     for noise_var in (0.02, 0.0004):
-        x, y = data.regression_data(n, low=0.14, high=0.14 + 1e-9, noise_var=noise_var, seed=1)
+        x, y = data.regression_data(
+            n, low=0.14, high=0.14 + 1e-9, noise_var=noise_var, seed=1
+        )
         mc, se = y.double().mean().item(), y.double().std().item() / math.sqrt(n)
-        exact = data.regression_mean(torch.tensor([[0.14]], dtype=torch.float64), noise_var).item()
+        exact = data.regression_mean(
+            torch.tensor([[0.14]], dtype=torch.float64), noise_var
+        ).item()
         assert abs(mc - exact) < 4 * se, (noise_var, mc, exact, se)
     xs = torch.linspace(0, 1, 11)
     torch.testing.assert_close(data.regression_mean(xs, 0.0), data.regression_curve(xs))
@@ -384,14 +472,18 @@ def test_regression_mean_against_monte_carlo():
 
 
 def test_path_derivative_form_is_autograd_with_q_parameters_stopped():
-    """manual_gradients(path=True) is the exercise's bracket: autograd of
-    log p(y|x,w) + log p(w) - log q(w; stop_gradient(mu, sigma)) through w = mu + sigma * eps
-    (Roeder et al. 2017); it differs from the total derivative by the score of q."""
+    """manual_gradients(path=True) is the exercise's bracket: autograd of log p(y|x,w) +
+    log p(w) - log q(w; stop_gradient(mu, sigma)) through w = mu + sigma * eps (Roeder
+    et al. 2017); it differs from the total derivative by the score of q."""
     g = torch.Generator().manual_seed(2)
     x = torch.rand(10, 1, generator=g, dtype=torch.float64)
     y = torch.sin(6 * x)
     model = bbb.BayesianMLP(
-        [1, 6, 1], likelihood="gaussian", noise_std=0.3, parameterization="exp", init_sigma=0.2
+        [1, 6, 1],
+        likelihood="gaussian",
+        noise_std=0.3,
+        parameterization="exp",
+        init_sigma=0.2,
     ).double()
     eps = [
         [torch.randn(mu.shape, generator=g, dtype=mu.dtype) for mu, _ in layer.params()]
@@ -403,20 +495,30 @@ def test_path_derivative_form_is_autograd_with_q_parameters_stopped():
     for i, (layer, e) in enumerate(zip(model.layers, eps)):
         w = layer.sample_weights(e)
         for (mu, s), wi in zip(layer.params(), w):
-            f = f + model.prior.log_prob(wi).sum() - Normal(mu.detach(), s.detach()).log_prob(wi).sum()
+            f = (
+                f
+                + model.prior.log_prob(wi).sum()
+                - Normal(mu.detach(), s.detach()).log_prob(wi).sum()
+            )
         h = torch.nn.functional.linear(h, *w)
         h = torch.relu(h) if i == 0 else h
     f = f + model.log_likelihood(h, y).sum() * 40 / 10
     auto = dict(
-        zip([n for n, _ in model.named_parameters()], torch.autograd.grad(f, list(model.parameters())))
+        zip(
+            [n for n, _ in model.named_parameters()],
+            torch.autograd.grad(f, list(model.parameters())),
+        )
     )
     for name in auto:
         torch.testing.assert_close(path[name], auto[name], rtol=1e-8, atol=1e-10)
     for li, (layer, e) in enumerate(zip(model.layers, eps)):
         for kind, (mu, s), ei in zip(("weight", "bias"), layer.params(), e):
             torch.testing.assert_close(
-                path[f"layers.{li}.{kind}_mu"] - total[f"layers.{li}.{kind}_mu"], ei / s.detach()
+                path[f"layers.{li}.{kind}_mu"] - total[f"layers.{li}.{kind}_mu"],
+                ei / s.detach(),
             )
             torch.testing.assert_close(
-                path[f"layers.{li}.{kind}_log_sigma"] - total[f"layers.{li}.{kind}_log_sigma"], ei**2 - 1
+                path[f"layers.{li}.{kind}_log_sigma"]
+                - total[f"layers.{li}.{kind}_log_sigma"],
+                ei**2 - 1,
             )

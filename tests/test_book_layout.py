@@ -1,7 +1,8 @@
-"""The book's layout as pytest sees it: every chapter is listed in the table of contents and is
-committed clean, so the build and nbval execute exactly what the repository holds; its code stays
-readable (code cells, modules and functions of bounded length); its prose speaks to the reader;
-and every chapter starts with the Colab cell written from the repository address in _config.yml."""
+"""The book's layout as pytest sees it: every chapter is listed in the table of contents
+and is committed clean, so the build and nbval execute exactly what the repository
+holds; its code stays readable (code cells, modules and functions of bounded length);
+its prose speaks to the reader; and every chapter starts with the Colab cell written
+from the repository address in _config.yml."""
 
 import ast
 import json
@@ -28,7 +29,9 @@ def test_every_notebook_is_in_the_toc_and_every_entry_exists():
             f"_toc.yml lists missing {entry}"
         )
     for nb in notebooks():
-        assert str(nb.relative_to(ROOT).with_suffix("")) in entries, f"{nb.name} is not in _toc.yml"
+        assert str(nb.relative_to(ROOT).with_suffix("")) in entries, (
+            f"{nb.name} is not in _toc.yml"
+        )
 
 
 def test_notebooks_are_clean_and_import_probdl():
@@ -37,7 +40,9 @@ def test_notebooks_are_clean_and_import_probdl():
         assert data["metadata"]["kernelspec"]["name"] == "python3", nb.name
         code = [c for c in data["cells"] if c["cell_type"] == "code"]
         assert code, f"{nb.name} has no code"
-        assert all(not c["outputs"] and c["execution_count"] is None for c in code), f"{nb.name} has outputs"
+        assert all(not c["outputs"] and c["execution_count"] is None for c in code), (
+            f"{nb.name} has outputs"
+        )
         first = next("".join(c["source"]) for c in code if c.get("id") != "colab-setup")
         assert "probdl" in first, f"{nb.name}: the first code cell should import probdl"
         titles = [
@@ -55,7 +60,10 @@ def test_code_cells_are_short():
         for i, c in enumerate(json.loads(nb.read_text())["cells"]):
             if c["cell_type"] == "code":
                 n = len("".join(c["source"]).splitlines())
-                assert n <= 30, f"{nb.name} cell {i}: {n} lines of code (split it into compute, show, check)"
+                assert n <= 30, (
+                    f"{nb.name} cell {i}: {n} lines of code (split it into compute, "
+                    "show, check)"
+                )
 
 
 def test_modules_and_functions_are_short():
@@ -71,19 +79,24 @@ def test_modules_and_functions_are_short():
 
 
 def test_the_book_speaks_to_its_reader():
-    words = re.compile(r"\b(the issue|this issue|exercise sheet|the sheet|issue tracker)\b", re.I)
+    words = re.compile(
+        r"\b(the issue|this issue|exercise sheet|the sheet|issue tracker)\b", re.I
+    )
     for nb in notebooks():
         for c in json.loads(nb.read_text())["cells"]:
             if c["cell_type"] == "markdown":
                 hit = words.search("".join(c["source"]))
                 assert hit is None, (
-                    f"{nb.name}: the text speaks of {hit.group(0)!r}, which the reader never sees"
+                    f"{nb.name}: the text speaks of {hit.group(0)!r}, which the reader "
+                    "never sees"
                 )
 
 
 def test_every_chapter_has_the_colab_cell_of_the_configured_repository():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "colab_cell.py"), "--check"], capture_output=True, text=True
+        [sys.executable, str(ROOT / "tools" / "colab_cell.py"), "--check"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -102,12 +115,21 @@ def test_bibliography_parses():
 
 
 def test_constraints_pin_versions_that_install_anywhere():
-    """constraints.txt (the README's "Reproducing exactly") pins every package by name and version:
-    a local wheel path or URL (a `pip freeze` of a venv with a wheel installed from a file) makes
-    `pip install -c constraints.txt` fail on every other machine."""
+    """constraints.txt (the README's "Reproducing exactly") pins every package by name
+    and version: a local wheel path or URL (a `pip freeze` of a venv with a wheel
+    installed from a file) makes `pip install -c constraints.txt` fail on every other
+    machine."""
     lines = (ROOT / "constraints.txt").read_text().splitlines()
-    pins = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    bad = [line for line in pins if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[A-Za-z0-9_.+!\-]+", line)]
+    pins = [
+        line.strip()
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    bad = [
+        line
+        for line in pins
+        if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[A-Za-z0-9_.+!\-]+", line)
+    ]
     assert not bad, f"constraints.txt lines that are not `name==version`: {bad}"
     names = {re.split(r"[=\[]", line)[0].lower().replace("_", "-") for line in pins}
     assert {"torch", "torchvision", "jupyter-book", "myst-nb"} <= names
@@ -115,44 +137,86 @@ def test_constraints_pin_versions_that_install_anywhere():
 
 def test_licences_and_citation_say_what_may_be_reused():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
-    assert (ROOT / "LICENSE-TEXT").read_text().startswith("Attribution-ShareAlike 4.0 International")
+    assert (
+        (ROOT / "LICENSE-TEXT")
+        .read_text()
+        .startswith("Attribution-ShareAlike 4.0 International")
+    )
     cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
-    assert cff["cff-version"] == "1.2.0" and cff["title"] and cff["authors"] and cff["message"]
+    assert (
+        cff["cff-version"] == "1.2.0"
+        and cff["title"]
+        and cff["authors"]
+        and cff["message"]
+    )
     assert cff["license"] == ["MIT", "CC-BY-SA-4.0"]
     readme = (ROOT / "README.md").read_text()
-    for word in ("LICENSE", "LICENSE-TEXT", "CITATION.cff", "MNIST", "CC BY-SA 3.0", "CC BY 4.0"):
+    for word in (
+        "LICENSE",
+        "LICENSE-TEXT",
+        "CITATION.cff",
+        "MNIST",
+        "CC BY-SA 3.0",
+        "CC BY 4.0",
+    ):
         assert word in readme, f"README.md's licence section does not name {word}"
     data_readme = (ROOT / "data" / "README.md").read_text()
-    for data_set, licence in (("MNIST/raw/", "CC BY-SA 3.0"), ("Energy efficiency", "CC BY 4.0")):
-        assert data_set in data_readme and licence in data_readme, f"data/README.md: {data_set}'s licence"
+    for data_set, licence in (
+        ("MNIST/raw/", "CC BY-SA 3.0"),
+        ("Energy efficiency", "CC BY 4.0"),
+    ):
+        assert data_set in data_readme and licence in data_readme, (
+            f"data/README.md: {data_set}'s licence"
+        )
 
 
 def test_chapters_use_plain_latex():
-    """JupyterLab and Colab render the notebooks' math without the book's MathJax configuration:
-    a macro defined only there (\\N, \\E, \\KL, \\ELBO) shows as an error or as the wrong symbol."""
+    """JupyterLab and Colab render the notebooks' math without the book's MathJax
+    configuration: a macro defined only there (\\N, \\E, \\KL, \\ELBO) shows as an error
+    or as the wrong symbol."""
     # ... and an accent on an unbraced font command (\hat\mathcal{L}) is a MathJax error
     macro = re.compile(r"\\(KL|ELBO|E|N)(?![A-Za-z])|\\(hat|tilde|bar|widehat)\\math")
     for nb in notebooks():
         for i, c in enumerate(json.loads(nb.read_text())["cells"]):
-            hit = macro.search("".join(c["source"])) if c["cell_type"] == "markdown" else None
-            assert hit is None, f"{nb.name} cell {i}: {hit.group(0)} (write \\mathcal{{N}}, \\mathbb{{E}})"
+            hit = (
+                macro.search("".join(c["source"]))
+                if c["cell_type"] == "markdown"
+                else None
+            )
+            assert hit is None, (
+                f"{nb.name} cell {i}: {hit.group(0)} (write \\mathcal{{N}}, "
+                f"\\mathbb{{E}})"
+            )
 
 
 def test_no_private_name_crosses_a_module():
-    """A name with a leading underscore is a module's own: another module that needs it gets a
-    public name (``train.progress_bar``, ``bbb.randn_like``), so each thing has one home."""
+    """A name with a leading underscore is a module's own: another module that needs it
+    gets a public name (``train.progress_bar``, ``bbb.randn_like``), so each thing has
+    one home."""
     package = ROOT / "src" / "probdl"
     modules = {p.stem for p in package.rglob("*.py")}
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text())
-        names = set(modules)  # the package's modules, under the names this file binds them to
+        names = set(
+            modules
+        )  # the package's modules, under the names this file binds them to
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level >= 1 and node.module is None:
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.level >= 1
+                and node.module is None
+            ):
                 names |= {a.asname or a.name for a in node.names}
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level >= 1:
-                bad = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
-                assert not bad, f"{path.name} imports private {bad} from .{node.module or ''}"
+                bad = [
+                    a.name
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+                assert not bad, (
+                    f"{path.name} imports private {bad} from .{node.module or ''}"
+                )
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 private = node.attr.startswith("_") and not node.attr.startswith("__")
                 assert not (private and node.value.id in names), (

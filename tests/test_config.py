@@ -6,7 +6,13 @@ from probdl import config
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for var in ("PROBDL_PROFILE", "CI", "PROBDL_DEVICE", "PROBDL_DATA", "PROBDL_PROGRESS"):
+    for var in (
+        "PROBDL_PROFILE",
+        "CI",
+        "PROBDL_DEVICE",
+        "PROBDL_DATA",
+        "PROBDL_PROGRESS",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -47,13 +53,20 @@ def test_every_chapter_module_overrides_only_its_book_keys():
     assert {"setup", "nade", "vae"} <= set(names)
     for name in names:
         module = importlib.import_module(f"probdl.sizes.{name}")
-        assert name in config.CHAPTERS, f"probdl/sizes/{name}.py is not a chapter in config.CHAPTERS"
+        assert name in config.CHAPTERS, (
+            f"probdl/sizes/{name}.py is not a chapter in config.CHAPTERS"
+        )
         for prof in ("SMOKE", "PAPER"):
             extra = set(getattr(module, prof, {})) - set(module.BOOK)
-            assert not extra, f"probdl/sizes/{name}.py: {prof} overrides keys BOOK lacks: {extra}"
+            assert not extra, (
+                f"probdl/sizes/{name}.py: {prof} overrides keys BOOK lacks: {extra}"
+            )
         for prof in config.PROFILES:
             assert set(config.sizes(name, prof)) == set(module.BOOK)
-    assert config.sizes("setup", "smoke")["n_train"] < config.sizes("setup", "book")["n_train"]
+    assert (
+        config.sizes("setup", "smoke")["n_train"]
+        < config.sizes("setup", "book")["n_train"]
+    )
     with pytest.raises(KeyError, match="known chapters"):
         config.sizes("no-such-chapter")
 
@@ -144,7 +157,9 @@ def test_describe_prints_profile_and_sizes(capsys, monkeypatch):
     monkeypatch.setenv("PROBDL_PROFILE", "smoke")
     info = config.describe("setup", seed=7)
     out = capsys.readouterr().out
-    assert info["profile"] == "smoke" and "smoke" in out and "n_show" in out and "7" in out
+    assert (
+        info["profile"] == "smoke" and "smoke" in out and "n_show" in out and "7" in out
+    )
 
 
 def test_timer_measures_the_block(monkeypatch):

@@ -17,14 +17,18 @@ def default_data_dir(monkeypatch):
 
 def test_mnist_shapes_dtypes_ranges():
     x, y = data.load_mnist("train")
-    assert x.shape == (50_000, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert (
+        x.shape == (50_000, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
+    )
     assert x.min() == 0 and x.max() == 1
     x2, _ = data.load_mnist("test", n=10, flatten=False)
     assert x2.shape == (10, 28, 28)
     xv, _ = data.load_mnist("valid")
     xf, _ = data.load_mnist("train_full")
     assert xv.shape == (10_000, 784) and xf.shape == (60_000, 784)
-    assert torch.equal(torch.cat([x, xv]), xf), "train and valid are the first 50,000 and last 10,000"
+    assert torch.equal(torch.cat([x, xv]), xf), (
+        "train and valid are the first 50,000 and last 10,000"
+    )
 
 
 def test_label_counts_match_the_published_ones():
@@ -62,11 +66,14 @@ def test_dynamic_binarization_is_a_fresh_unbiased_draw():
     assert torch.equal(a[x == 0], torch.zeros_like(a[x == 0])) and torch.equal(
         a[x == 1], torch.ones_like(a[x == 1])
     )
-    # unbiased: mean over draws matches the grey level (standard error of the mean ~ 1.3e-4)
+    # unbiased: mean over draws matches the grey level (standard error of the mean ~
+    # 1.3e-4)
     draws = torch.stack([data.binarize_dynamic(x, generator=g) for _ in range(10)])
     assert abs(draws.mean() - x.mean()) < 1e-3
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    assert torch.equal(data.binarize_dynamic(x, generator=g1), data.binarize_dynamic(x, generator=g2))
+    assert torch.equal(
+        data.binarize_dynamic(x, generator=g1), data.binarize_dynamic(x, generator=g2)
+    )
 
 
 def test_static_binarized_mnist():
@@ -91,10 +98,15 @@ def test_regression_data():
     # without noise the points lie on the curve
     x0, y0 = data.regression_data(n=100, noise_var=0.0, low=0.0, high=1.0)
     assert torch.allclose(y0, data.regression_curve(x0), atol=1e-6)
-    # with small noise v, y - curve(x) ~ v * curve'(x): the recovered v has the asked-for variance
+    # with small noise v, y - curve(x) ~ v * curve'(x): the recovered v has the
+    # asked-for variance
     var = 1e-6
     xs, ys = data.regression_data(n=20_000, noise_var=var, low=0.0, high=1.0, seed=3)
-    slope = 1 + 0.6 * math.pi * torch.cos(2 * math.pi * xs) + 1.2 * math.pi * torch.cos(4 * math.pi * xs)
+    slope = (
+        1
+        + 0.6 * math.pi * torch.cos(2 * math.pi * xs)
+        + 1.2 * math.pi * torch.cos(4 * math.pi * xs)
+    )
     keep = slope.abs() > 0.5
     v = ((ys - data.regression_curve(xs))[keep] / slope[keep]).double()
     assert abs(v.var().item() / var - 1) < 0.05
@@ -112,7 +124,9 @@ def data_copy(tmp_path, monkeypatch):
     for name in data.MNIST_GZ_MD5:
         shutil.copy(data.mnist_raw_dir(config.REPO_ROOT / "data") / name, raw / name)
     (tmp_path / "binarized_mnist").mkdir()
-    shutil.copy(config.REPO_ROOT / "data" / data.BINARIZED_FILE, tmp_path / data.BINARIZED_FILE)
+    shutil.copy(
+        config.REPO_ROOT / "data" / data.BINARIZED_FILE, tmp_path / data.BINARIZED_FILE
+    )
     monkeypatch.setenv("PROBDL_DATA", str(tmp_path))
     return tmp_path
 
@@ -139,7 +153,10 @@ def test_missing_file_is_a_clear_error(data_copy, no_download):
         data.load_mnist("test")
     message = str(err.value)
     assert "missing" in message and "t10k-labels-idx1-ubyte.gz" in message
-    assert data.MNIST_GZ_MD5["t10k-labels-idx1-ubyte.gz"] in message and "PROBDL_DATA" in message
+    assert (
+        data.MNIST_GZ_MD5["t10k-labels-idx1-ubyte.gz"] in message
+        and "PROBDL_DATA" in message
+    )
 
 
 def test_corrupt_file_is_a_clear_error(data_copy, no_download):
@@ -151,7 +168,10 @@ def test_corrupt_file_is_a_clear_error(data_copy, no_download):
         data.load_mnist("train")
     message = str(err.value)
     assert "corrupt" in message and "train-labels-idx1-ubyte.gz" in message
-    assert data.MNIST_GZ_MD5["train-labels-idx1-ubyte.gz"] in message and "PROBDL_DATA" in message
+    assert (
+        data.MNIST_GZ_MD5["train-labels-idx1-ubyte.gz"] in message
+        and "PROBDL_DATA" in message
+    )
 
 
 def test_corrupt_binarized_archive_is_a_clear_error(data_copy):

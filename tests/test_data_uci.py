@@ -23,7 +23,9 @@ def test_uci_reader_roundtrip_and_missing_file(tmp_path):
     assert xtr.shape == (5, 4) and yte.shape == (3, 1)
     assert torch.equal(yte[:, 0], torch.tensor([9.0, 19.0, 29.0]))
     assert torch.equal(xtr[1], torch.tensor([10.0, 11.0, 12.0, 13.0]))
-    with pytest.raises(data.DataFileError, match="index_train_3.txt is missing in .*toy"):
+    with pytest.raises(
+        data.DataFileError, match="index_train_3.txt is missing in .*toy"
+    ):
         data.load_uci("toy", 3, root=folder)
 
 
@@ -41,7 +43,11 @@ def test_random_split_and_standardize():
     torch.testing.assert_close(xo, xs[:5])
 
 
-SHIPPED = {"bostonHousing": (506, 13, 51), "energy": (768, 8, 77), "yacht": (308, 6, 31)}
+SHIPPED = {
+    "bostonHousing": (506, 13, 51),
+    "energy": (768, 8, 77),
+    "yacht": (308, 6, 31),
+}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
@@ -49,13 +55,23 @@ def test_shipped_uci_sets(name):
     n, d, n_test = SHIPPED[name]
     assert data.uci_n_splits(name) == 20
     xtr, ytr, xte, yte = data.load_uci(name, 19)
-    assert xtr.shape == (n - n_test, d) and xte.shape == (n_test, d) and yte.shape == (n_test, 1)
+    assert (
+        xtr.shape == (n - n_test, d)
+        and xte.shape == (n_test, d)
+        and yte.shape == (n_test, 1)
+    )
     # train and test rows are disjoint and together the whole set
     rows = torch.cat([torch.cat([xtr, ytr], 1), torch.cat([xte, yte], 1)])
-    table = torch.tensor(np.loadtxt(data.uci_folder(name) / "data.txt"), dtype=torch.float32)
-    cols = [*np.loadtxt(data.uci_folder(name) / "index_features.txt", dtype=int, ndmin=1)]
+    table = torch.tensor(
+        np.loadtxt(data.uci_folder(name) / "data.txt"), dtype=torch.float32
+    )
+    cols = [
+        *np.loadtxt(data.uci_folder(name) / "index_features.txt", dtype=int, ndmin=1)
+    ]
     cols.append(int(np.loadtxt(data.uci_folder(name) / "index_target.txt", dtype=int)))
-    assert torch.equal(torch.sort(rows.sum(1)).values, torch.sort(table[:, cols].sum(1)).values)
+    assert torch.equal(
+        torch.sort(rows.sum(1)).values, torch.sort(table[:, cols].sum(1)).values
+    )
     with pytest.raises(ValueError, match="has 20 splits, numbered 0 to 19"):
         data.load_uci(name, 20)
 

@@ -1,8 +1,9 @@
-"""Tests of probdl.diagnostics: the rank-normalized split-R-hat and the bulk and tail effective
-sample sizes of Vehtari et al. (2021), against values ArviZ computes on the same draws, against
-a direct implementation of the paper's definitions (explicit ranks, lag sums and loops), and
-against what the estimators must show (chains that differ in scale only, an AR(1) chain's known
-effective sample size, invariance under monotone maps)."""
+"""Tests of probdl.diagnostics: the rank-normalized split-R-hat and the bulk and tail
+effective sample sizes of Vehtari et al. (2021), against values ArviZ computes on the
+same draws, against a direct implementation of the paper's definitions (explicit ranks,
+lag sums and loops), and against what the estimators must show (chains that differ in
+scale only, an AR(1) chain's known effective sample size, invariance under monotone
+maps)."""
 
 import math
 from statistics import NormalDist
@@ -15,8 +16,9 @@ from probdl import diagnostics, mcmc
 
 
 def lcg_normals(n: int, seed: int) -> np.ndarray:
-    """Standard normals from a 48-bit linear congruential generator and Box-Muller: the same
-    numbers on every platform and library version, so that recorded values stay valid."""
+    """Standard normals from a 48-bit linear congruential generator and Box-Muller: the
+    same numbers on every platform and library version, so that recorded values stay
+    valid."""
     state, out = seed, []
     while len(out) < n:
         u = []
@@ -29,7 +31,8 @@ def lcg_normals(n: int, seed: int) -> np.ndarray:
 
 
 def ar1_chains(n: int, m: int, a: float, seed: int) -> np.ndarray:
-    """m stationary AR(1) chains x_t = a x_(t-1) + sqrt(1 - a^2) e_t of length n, (n, m)."""
+    """m stationary AR(1) chains x_t = a x_(t-1) + sqrt(1 - a^2) e_t of length n, (n,
+    m)."""
     e = lcg_normals(n * m, seed).reshape(n, m)
     x = np.empty((n, m))
     x[0] = e[0]
@@ -39,14 +42,23 @@ def ar1_chains(n: int, m: int, a: float, seed: int) -> np.ndarray:
 
 
 CASES = {
-    "ar1": lambda: ar1_chains(301, 4, 0.8, 1),  # an odd length: the middle draw is dropped
+    "ar1": lambda: ar1_chains(
+        301, 4, 0.8, 1
+    ),  # an odd length: the middle draw is dropped
     "scale": lambda: ar1_chains(200, 4, 0.2, 2) * np.array([1, 1, 1, 2.0]),
     "heavy": lambda: ar1_chains(151, 3, 0.5, 3) ** 3,
 }
 # arviz_stats 0.8.0, array_stats.rhat(x.T, method="rank"), rhat(method="split"),
-# ess(method="mean"), ess(method="bulk"), ess(method="tail", prob=0.05), on the draws above
+# ess(method="mean"), ess(method="bulk"), ess(method="tail", prob=0.05), on the draws
+# above
 ARVIZ = {
-    "ar1": (1.0303625618692187, 1.0298193929796386, 153.3821132351704, 154.26174462764573, 326.2547391151739),
+    "ar1": (
+        1.0303625618692187,
+        1.0298193929796386,
+        153.3821132351704,
+        154.26174462764573,
+        326.2547391151739,
+    ),
     "scale": (
         1.0721920605451354,
         1.0013930133794064,
@@ -80,11 +92,13 @@ def test_against_arviz(case):
     )
 
 
-# --- the paper's definitions, written out directly -----------------------------------------
+# --- the paper's definitions, written out directly
+# -----------------------------------------
 
 
 def ref_split(x):
-    """Each chain's first and last halves as chains of their own (middle draw dropped)."""
+    """Each chain's first and last halves as chains of their own (middle draw
+    dropped)."""
     half = len(x) // 2
     return [list(c[:half]) for c in x.T] + [list(c[len(x) - half :]) for c in x.T]
 
@@ -103,14 +117,17 @@ def ref_rank_normal(chains):
 def ref_rhat(chains):
     n = len(chains[0])
     means = [sum(c) / n for c in chains]
-    w = sum(sum((v - mu) ** 2 for v in c) / (n - 1) for c, mu in zip(chains, means)) / len(chains)
+    w = sum(
+        sum((v - mu) ** 2 for v in c) / (n - 1) for c, mu in zip(chains, means)
+    ) / len(chains)
     grand = sum(means) / len(means)
     b = n * sum((mu - grand) ** 2 for mu in means) / (len(means) - 1)
     return math.sqrt(((n - 1) / n * w + b / n) / w)
 
 
 def ref_ess(chains):
-    """Vehtari et al. (2021), eqs. 10-11, with Geyer's initial monotone sequence as Stan sums it."""
+    """Vehtari et al. (2021), eqs. 10-11, with Geyer's initial monotone sequence as Stan
+    sums it."""
     m, n = len(chains), len(chains[0])
     means = [sum(c) / n for c in chains]
     acov = [
@@ -122,17 +139,22 @@ def ref_ess(chains):
     var_plus = (n - 1) / n * w + sum((mu - grand) ** 2 for mu in means) / (m - 1)
     rho = [1 - (w - sum(a[t] for a in acov) / m) / var_plus for t in range(n)]
     rho[0] = 1.0
-    # Geyer's initial positive sequence: pairs P_k = rho_2k + rho_2k+1 while positive (Stan reads
-    # lags up to n - 2); the even lag of the first pair left out is added when it is positive
+    # Geyer's initial positive sequence: pairs P_k = rho_2k + rho_2k+1 while positive
+    # (Stan reads lags up to n - 2); the even lag of the first pair left out is added
+    # when it is positive
     pairs, even, odd, t = [rho[0] + rho[1]], 1.0, rho[1], 1
     while t < n - 3 and even + odd > 0:
         even, odd = rho[t + 1], rho[t + 2]
         if even + odd > 0:
             pairs.append(even + odd)
         t += 2
-    if even + odd > 0:  # every pair positive: the last one read counts by its even lag only
+    if (
+        even + odd > 0
+    ):  # every pair positive: the last one read counts by its even lag only
         pairs.pop()
-    monotone = [min(pairs[: i + 1]) for i in range(len(pairs))]  # initial monotone sequence
+    monotone = [
+        min(pairs[: i + 1]) for i in range(len(pairs))
+    ]  # initial monotone sequence
     tau = -1 + 2 * sum(monotone) + max(even, 0.0)
     return m * n / max(tau, 1 / math.log10(m * n))
 
@@ -160,40 +182,56 @@ def test_against_the_papers_definitions():
 
 
 def test_rank_rhat_sees_chains_that_differ_in_scale_only():
-    """Three chains of sd 1 and one of sd 2, all centred at 0 (the case Vehtari et al. built the
-    tail R-hat for): the classic split-R-hat stays near 1, the folded draws' R-hat does not. With
-    4 x 2000 independent draws R-hat's sampling error is of order 1 / n, far below the gaps."""
+    """Three chains of sd 1 and one of sd 2, all centred at 0 (the case Vehtari et al.
+    built the tail R-hat for): the classic split-R-hat stays near 1, the folded draws'
+    R-hat does not. With 4 x 2000 independent draws R-hat's sampling error is of order 1
+    / n, far below the gaps."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2000, 4, generator=g, dtype=torch.float64) * torch.tensor([1, 1, 1, 2.0])
+    x = torch.randn(2000, 4, generator=g, dtype=torch.float64) * torch.tensor(
+        [1, 1, 1, 2.0]
+    )
     assert diagnostics.split_rhat(x) < 1.005
     assert diagnostics.rhat(x) > 1.05
     # a shift of half an sd in one chain shows in both
-    y = torch.randn(2000, 4, generator=g, dtype=torch.float64) + torch.tensor([0, 0, 0, 0.5])
+    y = torch.randn(2000, 4, generator=g, dtype=torch.float64) + torch.tensor(
+        [0, 0, 0, 0.5]
+    )
     assert diagnostics.rhat(y) > 1.01 and diagnostics.split_rhat(y) > 1.01
     # agreeing chains pass the 1.01 threshold
-    assert diagnostics.rhat(torch.randn(2000, 4, generator=g, dtype=torch.float64)) < 1.01
+    assert (
+        diagnostics.rhat(torch.randn(2000, 4, generator=g, dtype=torch.float64)) < 1.01
+    )
 
 
 def test_ess_of_an_ar1_chain_is_its_known_value():
-    """An AR(1) chain with coefficient a has integrated autocorrelation time (1 + a) / (1 - a).
-    The estimate's relative error is about sqrt(2 (2 M + 1) / N) for N draws and a summation
-    window of M lags (Sokal 1997); Geyer's truncation stops within M = 5 tau lags here (the
-    autocorrelation a^t is below 1 % by then), and the tolerance is 4.5 times that error."""
+    """An AR(1) chain with coefficient a has integrated autocorrelation time (1 + a) /
+    (1 - a). The estimate's relative error is about sqrt(2 (2 M + 1) / N) for N draws
+    and a summation window of M lags (Sokal 1997); Geyer's truncation stops within M = 5
+    tau lags here (the autocorrelation a^t is below 1 % by then), and the tolerance is
+    4.5 times that error."""
     a, n, m = 0.6, 20000, 4
     x = torch.from_numpy(ar1_chains(n, m, a, 7))
     tau = (1 + a) / (1 - a)
     tol = 4.5 * math.sqrt(2 * (10 * tau + 1) / (n * m))
     for f in (diagnostics.ess, diagnostics.ess_bulk, mcmc.ess):
-        assert abs(float(f(x)) / (n * m / tau) - 1) < tol, (f.__name__, float(f(x)), n * m / tau)
+        assert abs(float(f(x)) / (n * m / tau) - 1) < tol, (
+            f.__name__,
+            float(f(x)),
+            n * m / tau,
+        )
     iid = torch.from_numpy(lcg_normals(n * m, 8).reshape(n, m))  # tau = 1, M = 2
-    assert abs(float(diagnostics.ess_bulk(iid)) / (n * m) - 1) < 4.5 * math.sqrt(2 * 5 / (n * m))
+    assert abs(float(diagnostics.ess_bulk(iid)) / (n * m) - 1) < 4.5 * math.sqrt(
+        2 * 5 / (n * m)
+    )
 
 
 def test_rank_diagnostics_are_invariant_under_monotone_maps():
     x = torch.from_numpy(CASES["heavy"]())
     for f in (diagnostics.rhat, diagnostics.ess_bulk, diagnostics.ess_tail):
         torch.testing.assert_close(f(torch.exp(x / 4)), f(x), rtol=1e-12, atol=0)
-    assert not torch.isclose(diagnostics.ess(torch.exp(x / 4)), diagnostics.ess(x), rtol=1e-3)
+    assert not torch.isclose(
+        diagnostics.ess(torch.exp(x / 4)), diagnostics.ess(x), rtol=1e-3
+    )
 
 
 def test_shapes_and_errors():

@@ -1,7 +1,8 @@
-"""Tests of probdl.dropout: the log-uniform KL approximation against numerical integration and
-Monte Carlo, the moments of local reparameterization against weight noise, the sparse mode,
-the objective, the gradient variance of the three estimators, Gal & Ghahramani's weight decay
-against a Monte Carlo KL of the mixture it approximates, and MC dropout."""
+"""Tests of probdl.dropout: the log-uniform KL approximation against numerical
+integration and Monte Carlo, the moments of local reparameterization against weight
+noise, the sparse mode, the objective, the gradient variance of the three estimators,
+Gal & Ghahramani's weight decay against a Monte Carlo KL of the mixture it approximates,
+and MC dropout."""
 
 import functools
 import math
@@ -13,16 +14,19 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 from probdl import dropout, mlp, train
 
-# --- the KL ---------------------------------------------------------------------------------
+# --- the KL
+# ---------------------------------------------------------------------------------
 
 
 def test_kl_approximation_matches_quadrature():
-    """Molchanov et al.'s fit is within 0.01 nats of the integral over log alpha in [-8, 8]."""
+    """Molchanov et al.'s fit is within 0.01 nats of the integral over log alpha in [-8,
+    8]."""
     la = np.linspace(-8.0, 8.0, 41)
     exact = dropout.kl_log_uniform_quadrature(la)
     approx = dropout.kl_log_uniform(torch.tensor(la, dtype=torch.float64)).numpy()
     assert np.abs(approx - exact).max() < 0.01
-    # the constant is fixed: the KL vanishes for pure noise and grows like -log(alpha)/2 for small alpha
+    # the constant is fixed: the KL vanishes for pure noise and grows like -log(alpha)/2
+    # for small alpha
     assert abs(dropout.kl_log_uniform(torch.tensor(20.0)).item()) < 1e-6
     small = dropout.kl_log_uniform(torch.tensor([-12.0, -14.0], dtype=torch.float64))
     assert (small[1] - small[0]).item() == pytest.approx(1.0, abs=1e-3)
@@ -30,19 +34,25 @@ def test_kl_approximation_matches_quadrature():
 
 @pytest.mark.parametrize("log_alpha", [-3.0, 0.0, 2.5])
 def test_quadrature_matches_monte_carlo(log_alpha):
-    """The quadrature against a Monte Carlo average of log|1 + sqrt(alpha) e| (4 standard errors)."""
+    """The quadrature against a Monte Carlo average of log|1 + sqrt(alpha) e| (4
+    standard errors)."""
     g = torch.Generator().manual_seed(1)
     e = torch.randn(400_000, generator=g, dtype=torch.float64)
     c = (np.euler_gamma + math.log(2.0)) / 2
     v = torch.log(torch.abs(1 + math.exp(log_alpha / 2) * e)) - log_alpha / 2 + c
     se = v.std().item() / math.sqrt(len(v))
-    assert abs(v.mean().item() - float(dropout.kl_log_uniform_quadrature(log_alpha))) < 4 * se
+    assert (
+        abs(v.mean().item() - float(dropout.kl_log_uniform_quadrature(log_alpha)))
+        < 4 * se
+    )
 
 
 def test_kl_depends_on_alpha_only_and_rejects_non_tensors():
     layer = dropout.VariationalDropoutLinear(3, 2)
     with torch.no_grad():
-        layer.log_sigma2.copy_(torch.log(0.5 * layer.weight**2))  # alpha = 0.5 everywhere
+        layer.log_sigma2.copy_(
+            torch.log(0.5 * layer.weight**2)
+        )  # alpha = 0.5 everywhere
     assert layer.kl().item() == pytest.approx(
         6 * dropout.kl_log_uniform(torch.tensor(math.log(0.5))).item(), rel=1e-4
     )
@@ -50,7 +60,8 @@ def test_kl_depends_on_alpha_only_and_rejects_non_tensors():
         dropout.kl_log_uniform(0.3)
 
 
-# --- the layer --------------------------------------------------------------------------------
+# --- the layer
+# --------------------------------------------------------------------------------
 
 
 def _layer(parameterization="additive", local=True, seed=0, **kw):
@@ -70,16 +81,23 @@ def _layer(parameterization="additive", local=True, seed=0, **kw):
 @pytest.mark.parametrize("parameterization", ["additive", "multiplicative"])
 @pytest.mark.parametrize("local", [True, False])
 def test_output_moments(parameterization, local):
-    """Every estimator samples pre-activations with mean x theta + b and variance x^2 (alpha theta^2)."""
+    """Every estimator samples pre-activations with mean x theta + b and variance x^2
+    (alpha theta^2)."""
     layer, alpha = _layer(parameterization, local)
     layer.generator = torch.Generator().manual_seed(2)
     x = torch.tensor([[1.0, -2.0, 0.5, 3.0]], dtype=torch.float64)
     n = 20_000
     with torch.no_grad():
-        out = torch.cat([layer(x) for _ in range(n)]) if not local else layer(x.expand(n, 4))
+        out = (
+            torch.cat([layer(x) for _ in range(n)])
+            if not local
+            else layer(x.expand(n, 4))
+        )
     mean = x @ layer.weight.T + layer.bias
     var = (x**2) @ (alpha * layer.weight**2).T
-    assert torch.allclose(layer.log_alpha, torch.log(alpha).clamp(*dropout.LOG_ALPHA_RANGE), atol=1e-6)
+    assert torch.allclose(
+        layer.log_alpha, torch.log(alpha).clamp(*dropout.LOG_ALPHA_RANGE), atol=1e-6
+    )
     se_mean = (var / n).sqrt()
     assert ((out.mean(0) - mean[0]).abs() < 4 * se_mean[0]).all()
     se_var = var * math.sqrt(2 / n)
@@ -94,23 +112,33 @@ def test_local_noise_is_independent_across_examples_and_weight_noise_is_shared()
         assert out[:, 0].std() > 0
         layer.local_reparameterization = False
         shared = layer(x)
-    assert torch.allclose(shared, shared[:1].expand_as(shared))  # one weight matrix per minibatch
+    assert torch.allclose(
+        shared, shared[:1].expand_as(shared)
+    )  # one weight matrix per minibatch
 
 
 def test_sparse_mode_drops_noisy_weights_deterministically():
     layer = dropout.VariationalDropoutLinear(5, 2, threshold=3.0)
     with torch.no_grad():
         layer.log_sigma2.copy_(torch.log(layer.weight**2) - 5.0)  # log alpha = -5: kept
-        layer.log_sigma2[0, 1] = torch.log(layer.weight[0, 1] ** 2) + 4.0  # log alpha = 4: dropped
-        layer.log_sigma2[1, 3] = torch.log(layer.weight[1, 3] ** 2) + 2.9  # below threshold: kept
+        layer.log_sigma2[0, 1] = (
+            torch.log(layer.weight[0, 1] ** 2) + 4.0
+        )  # log alpha = 4: dropped
+        layer.log_sigma2[1, 3] = (
+            torch.log(layer.weight[1, 3] ** 2) + 2.9
+        )  # below threshold: kept
     layer.eval()
     x = torch.randn(7, 5)
     mask = torch.ones(2, 5)
     mask[0, 1] = 0
     expected = torch.nn.functional.linear(x, layer.weight * mask, layer.bias)
-    assert torch.allclose(layer(x), expected, atol=1e-6) and torch.equal(layer(x), layer(x))
+    assert torch.allclose(layer(x), expected, atol=1e-6) and torch.equal(
+        layer(x), layer(x)
+    )
     layer.sparse = False
-    assert torch.allclose(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), atol=1e-6)
+    assert torch.allclose(
+        layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), atol=1e-6
+    )
     net = dropout.VariationalDropoutMLP([5, 2])
     net.layers[0] = layer
     s = net.sparsity()
@@ -144,34 +172,45 @@ def test_bad_arguments_say_what_to_do():
         )
     with pytest.raises(ValueError, match="n_repeats"):
         dropout.gradient_variance(
-            dropout.VariationalDropoutMLP([2, 2]), torch.randn(3, 2), torch.zeros(3, dtype=torch.long), 1
+            dropout.VariationalDropoutMLP([2, 2]),
+            torch.randn(3, 2),
+            torch.zeros(3, dtype=torch.long),
+            1,
         )
 
 
-# --- the objective and training -----------------------------------------------------------------
+# --- the objective and training
+# -----------------------------------------------------------------
 
 
 def test_objective_and_warmup():
     warm = dropout.KLWarmup(2)
     assert [warm() for _ in range(4)] == [0.0, 0.5, 1.0, 1.0]
-    net = dropout.VariationalDropoutMLP([3, 4, 2]).eval()  # eval: deterministic, to compare terms
+    net = dropout.VariationalDropoutMLP(
+        [3, 4, 2]
+    ).eval()  # eval: deterministic, to compare terms
     x, y = torch.randn(5, 3), torch.tensor([0, 1, 1, 0, 1])
     terms = dropout.sgvlb_objective(net, x, y, n_data=50, kl_weight=0.3)
     ll = -torch.nn.functional.cross_entropy(net(x), y)
     assert terms["log_lik"].item() == pytest.approx(ll.item(), rel=1e-5)
-    assert terms["loss"].item() == pytest.approx(-ll.item() + 0.3 * net.kl().item() / 50, rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(
+        -ll.item() + 0.3 * net.kl().item() / 50, rel=1e-5
+    )
 
 
 def test_variational_dropout_switches_off_irrelevant_inputs():
-    """Automatic relevance determination: y = 2 x1 - x2 + noise, x3 and x4 irrelevant. After
-    training, the irrelevant weights are pure noise (log alpha > 3: dropped) and the relevant
-    ones are nearly certain (full batch, 500 steps; data seed 3, where the least-squares weights of
-    x3 and x4 are small: with another seed one of them may need more steps)."""
+    """Automatic relevance determination: y = 2 x1 - x2 + noise, x3 and x4 irrelevant.
+    After training, the irrelevant weights are pure noise (log alpha > 3: dropped) and
+    the relevant ones are nearly certain (full batch, 500 steps; data seed 3, where the
+    least-squares weights of x3 and x4 are small: with another seed one of them may need
+    more steps)."""
     g = torch.Generator().manual_seed(3)
     x = torch.randn(200, 4, generator=g)
     y = 2 * x[:, :1] - x[:, 1:2] + 0.3 * torch.randn(200, 1, generator=g)
     torch.manual_seed(0)
-    net = dropout.VariationalDropoutMLP([4, 1], likelihood="gaussian", noise_std=0.3, init_log_sigma2=-6.0)
+    net = dropout.VariationalDropoutMLP(
+        [4, 1], likelihood="gaussian", noise_std=0.3, init_log_sigma2=-6.0
+    )
     obj = functools.partial(dropout.sgvlb_objective, n_data=len(x))
     train.fit(net, obj, (x, y), steps=500, batch_size=200, lr=0.02, progress=False)
     la = net.layers[0].log_alpha.detach()[0]
@@ -180,7 +219,8 @@ def test_variational_dropout_switches_off_irrelevant_inputs():
 
 
 def test_gradient_variance_of_the_three_estimators():
-    """At alpha = 0.5: local reparameterization < weight noise (additive) < multiplicative noise."""
+    """At alpha = 0.5: local reparameterization < weight noise (additive) <
+    multiplicative noise."""
     torch.manual_seed(0)
     x, y = torch.randn(100, 20), torch.randint(0, 5, (100,))
     nets = {}
@@ -200,10 +240,14 @@ def test_gradient_variance_of_the_three_estimators():
                 else:
                     layer._log_alpha.fill_(math.log(0.5))
         nets[name] = dropout.gradient_variance(net, x, y, n_repeats=200)["variance"]
-    assert nets["local"] < 0.5 * nets["additive"] and nets["additive"] < 0.8 * nets["multiplicative"], nets
+    assert (
+        nets["local"] < 0.5 * nets["additive"]
+        and nets["additive"] < 0.8 * nets["multiplicative"]
+    ), nets
 
 
-# --- MC dropout ---------------------------------------------------------------------------------
+# --- MC dropout
+# ---------------------------------------------------------------------------------
 
 
 def test_mc_predict_regression_classification_and_modes():
@@ -211,15 +255,25 @@ def test_mc_predict_regression_classification_and_modes():
     reg = mlp.PlainMLP([1, 20, 1], likelihood="gaussian", dropout=0.3)
     x = torch.linspace(0, 1, 9).reshape(-1, 1)
     reg.train()
-    mean, var = dropout.mc_predict(reg, x, 2000, generator=torch.Generator().manual_seed(0))
+    mean, var = dropout.mc_predict(
+        reg, x, 2000, generator=torch.Generator().manual_seed(0)
+    )
     assert reg.training and mean.shape == var.shape == (9, 1) and (var > 0).all()
-    # the MC mean approaches the mean network (inverted dropout keeps the first layer's mean exact)
+    # the MC mean approaches the mean network (inverted dropout keeps the first layer's
+    # mean exact)
     with torch.no_grad():
         samples = torch.stack([reg(x) for _ in range(2000)])
-    assert torch.allclose(mean, samples.mean(0), atol=4 * samples.std(0).max().item() / math.sqrt(2000) * 2)
-    # the variance of the passes (not their sd): against the independent draws, 4 standard errors
+    assert torch.allclose(
+        mean,
+        samples.mean(0),
+        atol=4 * samples.std(0).max().item() / math.sqrt(2000) * 2,
+    )
+    # the variance of the passes (not their sd): against the independent draws, 4
+    # standard errors
     ref_var = samples.var(0)
-    assert ((var - ref_var).abs() < 4 * ref_var * math.sqrt(2 / 2000) * math.sqrt(2)).all()
+    assert (
+        (var - ref_var).abs() < 4 * ref_var * math.sqrt(2 / 2000) * math.sqrt(2)
+    ).all()
     again = dropout.mc_predict(reg, x, 2000, generator=torch.Generator().manual_seed(0))
     assert torch.equal(again[0], mean)
     plain = mlp.PlainMLP([1, 20, 1], likelihood="gaussian")
@@ -232,8 +286,9 @@ def test_mc_predict_regression_classification_and_modes():
     xc = torch.randn(6, 3)
     probs = dropout.mc_predict(clf, xc, 50)
     assert not clf.training and torch.allclose(probs.sum(-1), torch.ones(6), atol=1e-5)
-    # the same input: a dropout_on that left the variational layers in eval mode would give
-    # exactly the deterministic softmax (alpha = 1 moves the probabilities by far more than 1e-3)
+    # the same input: a dropout_on that left the variational layers in eval mode would
+    # give exactly the deterministic softmax (alpha = 1 moves the probabilities by far
+    # more than 1e-3)
     assert (probs - torch.softmax(clf(xc), -1)).abs().max() > 1e-3
     # the mean of the passes' probabilities (not the softmax of the mean logits)
     many = dropout.mc_predict(clf, xc, 4000, generator=torch.Generator().manual_seed(1))
@@ -247,12 +302,14 @@ def test_mc_predict_regression_classification_and_modes():
         dropout.mc_predict(reg, x, 0)
 
 
-# --- Bernoulli dropout as variational inference -------------------------------------------------
+# --- Bernoulli dropout as variational inference
+# -------------------------------------------------
 
 
 def _mixture_kl_draws(m, p, sigma, length_scale, z, e):
-    """log q(w) - log p(w) at w = z m + sigma e, for q = p N(0, sigma^2 I) + (1-p) N(m, sigma^2 I)
-    (torch.distributions) and the prior N(0, l^-2 I): single-draw KL estimates."""
+    """log q(w) - log p(w) at w = z m + sigma e, for q = p N(0, sigma^2 I) + (1-p) N(m,
+    sigma^2 I) (torch.distributions) and the prior N(0, l^-2 I): single-draw KL
+    estimates."""
     comp = Independent(Normal(torch.stack([torch.zeros_like(m), m]), sigma), 1)
     q = MixtureSameFamily(Categorical(torch.tensor([p, 1 - p], dtype=m.dtype)), comp)
     prior = Independent(Normal(torch.zeros_like(m), 1 / length_scale), 1)
@@ -261,11 +318,12 @@ def _mixture_kl_draws(m, p, sigma, length_scale, z, e):
 
 
 def test_gal_kl_term_matches_the_mixture_kl():
-    """N x (the term at 2W - the term at W) against the Monte Carlo KL of the mixture of a narrow
-    Gaussian at 0 and one at each column m_k of M = W / (1-p) (the weights unit k feeds), summed
-    over units, with common random numbers: the parameter-dependent part of the KL, its constant
-    (1-p) l^2 / 2, which p goes with which layer (0.2 on the inputs, 0.5 on the hidden units),
-    and the inverted-dropout scaling M = W / (1-p) (4 standard errors)."""
+    """N x (the term at 2W - the term at W) against the Monte Carlo KL of the mixture of
+    a narrow Gaussian at 0 and one at each column m_k of M = W / (1-p) (the weights unit
+    k feeds), summed over units, with common random numbers: the parameter-dependent
+    part of the KL, its constant (1-p) l^2 / 2, which p goes with which layer (0.2 on
+    the inputs, 0.5 on the hidden units), and the inverted-dropout scaling M = W / (1-p)
+    (4 standard errors)."""
     torch.manual_seed(0)
     net = mlp.PlainMLP([3, 4, 2], dropout=0.5, input_dropout=0.2).double()
     n_data, ell, sigma, n = 40, 2.0, 1e-2, 100_000
@@ -285,12 +343,15 @@ def test_gal_kl_term_matches_the_mixture_kl():
         for layer in net.layers:
             layer.weight.mul_(2)
     after = dropout.gal_kl_term(net, n_data, ell).item()
-    assert abs(n_data * (after - before) - diffs.mean().item()) < 4 * se, (after - before, se)
+    assert abs(n_data * (after - before) - diffs.mean().item()) < 4 * se, (
+        after - before,
+        se,
+    )
 
 
 def test_gal_kl_term_biases_and_objective():
-    """Biases are never dropped: l^2 / (2N) ||b||^2. The objective adds the term to the mean NLL
-    (eval mode here, so that the network is deterministic)."""
+    """Biases are never dropped: l^2 / (2N) ||b||^2. The objective adds the term to the
+    mean NLL (eval mode here, so that the network is deterministic)."""
     net = mlp.PlainMLP([2, 3, 1], dropout=0.5, likelihood="gaussian", noise_std=0.5)
     n_data, ell = 25, 3.0
     with_bias = dropout.gal_kl_term(net, n_data, ell)

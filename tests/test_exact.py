@@ -1,6 +1,7 @@
-"""Tests of probdl.exact: the closed-form models (conjugate Bayesian linear regression, the
-linear-Gaussian latent model and its VAE, probabilistic PCA) against brute-force integration,
-torch.distributions, autograd, finite differences and Monte Carlo with fixed seeds."""
+"""Tests of probdl.exact: the closed-form models (conjugate Bayesian linear regression,
+the linear-Gaussian latent model and its VAE, probabilistic PCA) against brute-force
+integration, torch.distributions, autograd, finite differences and Monte Carlo with
+fixed seeds."""
 
 import math
 
@@ -17,7 +18,8 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-# --- Bayesian linear regression ---------------------------------------------------------------
+# --- Bayesian linear regression
+# ---------------------------------------------------------------
 
 
 def test_posterior_is_bayes_rule_on_a_grid(blr1):
@@ -34,12 +36,17 @@ def test_posterior_is_bayes_rule_on_a_grid(blr1):
 
 
 def test_log_evidence_is_marginal_gaussian(blr3):
-    c = blr3.noise_var * torch.eye(blr3.n, dtype=D64) + blr3.prior_var * blr3.x @ blr3.x.T
+    c = (
+        blr3.noise_var * torch.eye(blr3.n, dtype=D64)
+        + blr3.prior_var * blr3.x @ blr3.x.T
+    )
     ref = MultivariateNormal(torch.zeros(blr3.n, dtype=D64), c).log_prob(blr3.y)
     torch.testing.assert_close(blr3.log_evidence(), ref, rtol=0, atol=1e-10)
     # Bayes' rule at any w: log p(y, w) - log p(w | y) = log p(y)
     w = torch.randn(7, 3, generator=gen(6), dtype=D64)
-    torch.testing.assert_close(blr3.log_joint(w) - blr3.log_posterior(w), blr3.log_evidence().expand(7))
+    torch.testing.assert_close(
+        blr3.log_joint(w) - blr3.log_posterior(w), blr3.log_evidence().expand(7)
+    )
 
 
 def test_elbo_gap_is_kl_to_posterior(blr3):
@@ -53,7 +60,9 @@ def test_elbo_gap_is_kl_to_posterior(blr3):
     )
     # full-covariance q, and the maximiser is the posterior
     a = torch.randn(100, 3, 3, generator=g, dtype=D64)
-    lt = torch.tril(a, -1) + torch.diag_embed(torch.exp(torch.diagonal(a, dim1=-2, dim2=-1)))
+    lt = torch.tril(a, -1) + torch.diag_embed(
+        torch.exp(torch.diagonal(a, dim1=-2, dim2=-1))
+    )
     torch.testing.assert_close(
         blr3.log_evidence() - blr3.elbo(mu, scale_tril=lt),
         blr3.kl_posterior(mu, scale_tril=lt),
@@ -71,11 +80,19 @@ def test_elbo_terms_match_monte_carlo(blr3):
     for est in (
         vi.elbo_mc(blr3.log_joint, mu, sigma, 20_000, gen(8)),
         vi.elbo_mc_analytic_kl(
-            blr3.log_likelihood, mu, sigma, 20_000, 0.0, math.sqrt(blr3.prior_var), gen(8)
+            blr3.log_likelihood,
+            mu,
+            sigma,
+            20_000,
+            0.0,
+            math.sqrt(blr3.prior_var),
+            gen(8),
         ),
     ):
         assert abs(est.value - exact) < 4 * est.stderr, (est.value, exact, est.stderr)
-        assert est.stderr < 0.2  # a missing factor 1/2 in the trace term moves the ELBO by ~5
+        assert (
+            est.stderr < 0.2
+        )  # a missing factor 1/2 in the trace term moves the ELBO by ~5
     with pytest.raises(ValueError, match="2 samples"):
         vi.mc_mean(torch.zeros(1))
 
@@ -103,7 +120,9 @@ def test_mean_field_is_stationary(blr3, blr1):
     gm, gd = blr3.elbo_grad(m, torch.log(s))
     assert gm.abs().max() < 1e-9 and gd.abs().max() < 1e-9
     m1, s1 = blr1.mean_field()
-    torch.testing.assert_close(s1**2, torch.diagonal(blr1.cov))  # one weight: exact posterior
+    torch.testing.assert_close(
+        s1**2, torch.diagonal(blr1.cov)
+    )  # one weight: exact posterior
     assert blr1.kl_posterior(m1, s1).abs() < 1e-10
 
 
@@ -117,23 +136,32 @@ def test_blr_errors():
         m.elbo(torch.zeros(1))
 
 
-# --- the linear-Gaussian model and its VAE ---------------------------------------------------
+# --- the linear-Gaussian model and its VAE
+# ---------------------------------------------------
 
 
 def test_linear_vae_exact_identities():
     model = exact.LinearGaussianVAE(6, 2, noise_var=0.3, seed=1)
     x = torch.randn(10, 6, generator=gen(16), dtype=D64)
-    torch.testing.assert_close(model.log_evidence(x) - model.elbo(x), model.kl_posterior(x))
+    torch.testing.assert_close(
+        model.log_evidence(x) - model.elbo(x), model.kl_posterior(x)
+    )
     assert (model.elbo(x) <= model.log_evidence(x)).all()
     # same as BayesLinReg with design W and targets x - b
-    blr = exact.BayesLinReg(model.dec.weight.detach(), (x[0] - model.dec.bias).detach(), 0.3)
-    torch.testing.assert_close(model.log_evidence(x[:1]).detach()[0], blr.log_evidence())
+    blr = exact.BayesLinReg(
+        model.dec.weight.detach(), (x[0] - model.dec.bias).detach(), 0.3
+    )
+    torch.testing.assert_close(
+        model.log_evidence(x[:1]).detach()[0], blr.log_evidence()
+    )
     with torch.no_grad():
         m, s = model.encode(x)
         z = vi.reparameterize(m, s, 20_000, gen(17))
         est = vi.mc_mean(model.log_joint(x, z) - vi.normal_log_prob(z, m, s))
         assert ((est.value - model.elbo(x)).abs() < 4 * est.stderr).all()
-        torch.testing.assert_close(model.elbo_mc(x, n=20_000, generator=gen(17)), est.value)
+        torch.testing.assert_close(
+            model.elbo_mc(x, n=20_000, generator=gen(17)), est.value
+        )
 
 
 def test_linear_vae_one_backward_gives_both_networks():
@@ -141,20 +169,28 @@ def test_linear_vae_one_backward_gives_both_networks():
     x = torch.randn(8, 5, generator=gen(18), dtype=D64)
     params = list(model.parameters())
     closed = torch.autograd.grad(model.elbo(x).sum(), params)
-    est = torch.autograd.grad(model.elbo_mc(x, n=20_000, generator=gen(19)).sum(), params)  # one backward
+    est = torch.autograd.grad(
+        model.elbo_mc(x, n=20_000, generator=gen(19)).sum(), params
+    )  # one backward
     for p, a, b in zip(model.named_parameters(), closed, est):
         assert (a - b).abs().max() < 0.05 * (1 + a.abs().max()), p[0]
 
 
 def test_ppca_max_log_likelihood():
     g = gen(20)
-    x = torch.randn(200, 6, generator=g, dtype=D64) @ torch.randn(6, 6, generator=g, dtype=D64)
+    x = torch.randn(200, 6, generator=g, dtype=D64) @ torch.randn(
+        6, 6, generator=g, dtype=D64
+    )
     for k, s2 in [(2, 0.3), (3, 0.05), (6, 100.0)]:
         xc = x - x.mean(0)
         lam, u = torch.linalg.eigh(xc.T @ xc / len(x))
         lam, u = lam.flip(0)[:k], u.flip(1)[:, :k]
         w = u * (lam - s2).clamp(min=0).sqrt()
-        ref = MultivariateNormal(x.mean(0), w @ w.T + s2 * torch.eye(6, dtype=D64)).log_prob(x).mean()
+        ref = (
+            MultivariateNormal(x.mean(0), w @ w.T + s2 * torch.eye(6, dtype=D64))
+            .log_prob(x)
+            .mean()
+        )
         torch.testing.assert_close(exact.ppca_max_log_likelihood(x, k, s2), ref)
     # a linear-Gaussian VAE with any weights does no better
     model = exact.LinearGaussianVAE(6, 2, noise_var=0.3, seed=3)
@@ -174,15 +210,20 @@ def _linear_gaussian(seed=0):
 def test_linear_gaussian_is_bayesian_linear_regression_per_image():
     model, x = _linear_gaussian(1)
     for i in range(len(x)):
-        blr = exact.BayesLinReg(model.W, x[i] - model.b, noise_var=model.s**2, prior_var=1.0)
-        torch.testing.assert_close(model.log_evidence(x[i : i + 1])[0], blr.log_evidence())
+        blr = exact.BayesLinReg(
+            model.W, x[i] - model.b, noise_var=model.s**2, prior_var=1.0
+        )
+        torch.testing.assert_close(
+            model.log_evidence(x[i : i + 1])[0], blr.log_evidence()
+        )
         post = model.posterior(x[i : i + 1])
         torch.testing.assert_close(post.loc[0], blr.mean)
         torch.testing.assert_close(post.covariance_matrix[0], blr.cov)
         # Bayes' rule at an arbitrary z
         z = torch.randn(3, 1, 2, dtype=D64, generator=gen(i))
         torch.testing.assert_close(
-            model.log_joint(x[i : i + 1], z) - post.log_prob(z), model.log_evidence(x[i : i + 1]).expand(3, 1)
+            model.log_joint(x[i : i + 1], z) - post.log_prob(z),
+            model.log_evidence(x[i : i + 1]).expand(3, 1),
         )
 
 
@@ -208,16 +249,26 @@ def test_estimate_is_exact_at_the_true_posterior_of_a_linear_gaussian_model():
         est = model.log_marginal(x, k, generator=torch.Generator().manual_seed(k))
         torch.testing.assert_close(est, truth, atol=1e-9, rtol=0)
     # a wrong q (the prior) is below and approaches log p(x) as K grows
-    prior = MultivariateNormal(torch.zeros(4, 2, dtype=D64), covariance_matrix=torch.eye(2, dtype=D64))
+    prior = MultivariateNormal(
+        torch.zeros(4, 2, dtype=D64), covariance_matrix=torch.eye(2, dtype=D64)
+    )
     gaps = []
     for k in (1, 100, 10_000):
         est = torch.stack(
-            [model.log_marginal(x, k, q=prior, generator=torch.Generator().manual_seed(r)) for r in range(8)]
+            [
+                model.log_marginal(
+                    x, k, q=prior, generator=torch.Generator().manual_seed(r)
+                )
+                for r in range(8)
+            ]
         ).mean(0)
         gaps.append((truth - est).mean().item())
     assert gaps[0] > gaps[1] > gaps[2] > -1e-2, gaps
-    # a diagonal q works too (seeded through mean and stddev), and is below log p(x) on average
-    diag = torch.distributions.Independent(torch.distributions.Normal(torch.zeros(4, 2, dtype=D64), 1.0), 1)
+    # a diagonal q works too (seeded through mean and stddev), and is below log p(x) on
+    # average
+    diag = torch.distributions.Independent(
+        torch.distributions.Normal(torch.zeros(4, 2, dtype=D64), 1.0), 1
+    )
     est = model.log_marginal(x, 5, q=diag, generator=gen(9))
     assert est.shape == (4,) and torch.isfinite(est).all()
 

@@ -1,6 +1,7 @@
-"""Tests of probdl.gan: the Parzen estimate against torch.distributions, the Fréchet distance
-against closed forms and scipy's sqrtm, the optimal discriminator and the value/JSD identity by
-quadrature, the players' losses against their formulas, mode coverage, training, errors."""
+"""Tests of probdl.gan: the Parzen estimate against torch.distributions, the Fréchet
+distance against closed forms and scipy's sqrtm, the optimal discriminator and the
+value/JSD identity by quadrature, the players' losses against their formulas, mode
+coverage, training, errors."""
 
 import math
 
@@ -15,8 +16,12 @@ from probdl import gan
 
 def _kde(samples, sigma):
     n = len(samples)
-    comp = Independent(Normal(samples.double(), torch.full_like(samples.double(), sigma)), 1)
-    return MixtureSameFamily(Categorical(torch.full((n,), 1.0 / n, dtype=torch.float64)), comp)
+    comp = Independent(
+        Normal(samples.double(), torch.full_like(samples.double(), sigma)), 1
+    )
+    return MixtureSameFamily(
+        Categorical(torch.full((n,), 1.0 / n, dtype=torch.float64)), comp
+    )
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 100])
@@ -42,9 +47,13 @@ def test_parzen_sigma_selection_picks_the_true_bandwidth():
     valid = 0.2 * torch.randn(2000, 1, generator=g)
     sigmas = [0.005, 0.02, 0.05, 1.0, 3.0]
     best, scores = gan.select_parzen_sigma(samples, valid, sigmas)
-    assert best in (0.02, 0.05), scores  # a small bandwidth wins; too small or too large lose
+    assert best in (0.02, 0.05), (
+        scores
+    )  # a small bandwidth wins; too small or too large lose
     for s in sigmas:
-        assert scores[s] == pytest.approx(_kde(samples, s).log_prob(valid.double()).mean().item(), abs=1e-8)
+        assert scores[s] == pytest.approx(
+            _kde(samples, s).log_prob(valid.double()).mean().item(), abs=1e-8
+        )
 
 
 def test_parzen_errors():
@@ -57,11 +66,14 @@ def test_parzen_errors():
 
 
 def _gaussian_samples(mean, cov, n, seed):
-    """n points whose sample mean and unbiased covariance are exactly ``mean`` and ``cov``."""
+    """n points whose sample mean and unbiased covariance are exactly ``mean`` and
+    ``cov``."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, len(mean)))
     z -= z.mean(0)
-    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T  # whitened, ddof = 1
+    z = (
+        z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
+    )  # whitened, ddof = 1
     return z @ np.linalg.cholesky(cov).T + mean
 
 
@@ -85,8 +97,12 @@ def test_frechet_matches_scipy_sqrtm_as_pytorch_fid():
     c1, c2 = _random_cov(d, 2), _random_cov(d, 3)
     a, b = _gaussian_samples(m1, c1, 100, 4), _gaussian_samples(m2, c2, 50, 5)
     covmean = linalg.sqrtm(c1 @ c2).real  # pytorch-fid's computation
-    expected = ((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(covmean)
-    got = gan.frechet_distance(torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float64))
+    expected = (
+        ((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(covmean)
+    )
+    got = gan.frechet_distance(
+        torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float64)
+    )
     assert got == pytest.approx(expected, rel=1e-5)
 
 
@@ -98,7 +114,9 @@ def test_frechet_uses_unbiased_covariance_and_is_a_distance():
     assert abs(gan.frechet_distance(x, x)) < 1e-8
     y = x + np.array([3.0, 0.0, 4.0])
     assert gan.frechet_distance(x, y) == pytest.approx(25.0, rel=1e-8)
-    assert gan.frechet_distance(x, y) == pytest.approx(gan.frechet_distance(y, x), rel=1e-8)
+    assert gan.frechet_distance(x, y) == pytest.approx(
+        gan.frechet_distance(y, x), rel=1e-8
+    )
 
 
 def test_frechet_errors():
@@ -133,13 +151,16 @@ def test_jensen_shannon_limits():
     far = Normal(torch.tensor(40.0, dtype=torch.float64), 1.0)
     wide = torch.linspace(-12, 60, 40001, dtype=torch.float64)
     got = gan.jensen_shannon(
-        Normal(torch.tensor(0.0, dtype=torch.float64), 1.0).log_prob(wide), far.log_prob(wide), wide
+        Normal(torch.tensor(0.0, dtype=torch.float64), 1.0).log_prob(wide),
+        far.log_prob(wide),
+        wide,
     )
     assert got.item() == pytest.approx(math.log(2), abs=1e-6)
-    # the value at D* is then -log 4 + 2 JSD = 0 when the supports do not overlap, -log 4 at p_g = p_data
-    assert gan.value_by_quadrature(torch.full_like(grid, 0.5), lp, lp, grid).item() == pytest.approx(
-        -math.log(4), abs=1e-6
-    )
+    # the value at D* is then -log 4 + 2 JSD = 0 when the supports do not overlap, -log
+    # 4 at p_g = p_data
+    assert gan.value_by_quadrature(
+        torch.full_like(grid, 0.5), lp, lp, grid
+    ).item() == pytest.approx(-math.log(4), abs=1e-6)
 
 
 def _toy_gan(seed=0):
@@ -153,7 +174,10 @@ def test_losses_match_their_formulas():
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     terms = gan.discriminator_objective(model, x, generator=g1)
     fake = model.generator(model.noise(32, g2))
-    d_real, d_fake = torch.sigmoid(model.discriminator(x)), torch.sigmoid(model.discriminator(fake))
+    d_real, d_fake = (
+        torch.sigmoid(model.discriminator(x)),
+        torch.sigmoid(model.discriminator(fake)),
+    )
     value = torch.log(d_real).mean() + torch.log(1 - d_fake).mean()
     assert torch.allclose(terms["loss"], -value, atol=1e-6)
     for saturating in (True, False):
@@ -189,7 +213,9 @@ def test_mode_coverage():
     x = gan.ring_of_gaussians(4000, std=0.05, generator=g)
     assert torch.allclose(centers.norm(dim=1), torch.full((8,), 2.0))
     full = gan.mode_coverage(x, centers, 0.05)
-    assert full["modes_hit"] == 1.0 and full["near"] > 0.98  # 3-sigma in 2-D holds 98.9%
+    assert (
+        full["modes_hit"] == 1.0 and full["near"] > 0.98
+    )  # 3-sigma in 2-D holds 98.9%
     collapsed = gan.mode_coverage(centers[[0, 3]].repeat(100, 1), centers, 0.05)
     assert collapsed["modes_hit"] == 0.25 and collapsed["near"] == 1.0
     assert gan.mode_coverage(torch.zeros(10, 2), centers, 0.05)["near"] == 0.0
@@ -200,10 +226,17 @@ def test_training_on_one_dimension_moves_the_samples():
     model = gan.GAN(gan.Generator([4, 32, 32, 1]), gan.Discriminator([1, 32, 32]))
     g = torch.Generator().manual_seed(0)
     x = 3.0 + 0.5 * torch.randn(2000, 1, generator=g)
-    hist = gan.train_gan(model, x, epochs=15, batch_size=100, k=1, lr_d=1e-3, lr_g=1e-3, generator=g)
-    assert len(hist) == 300 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(hist.names())
+    hist = gan.train_gan(
+        model, x, epochs=15, batch_size=100, k=1, lr_d=1e-3, lr_g=1e-3, generator=g
+    )
+    assert len(hist) == 300 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(
+        hist.names()
+    )
     s = model.sample(4000, generator=g)
-    assert abs(s.mean().item() - 3.0) < 0.3 and 0.2 < s.std().item() < 1.0, (s.mean(), s.std())
+    assert abs(s.mean().item() - 3.0) < 0.3 and 0.2 < s.std().item() < 1.0, (
+        s.mean(),
+        s.std(),
+    )
     k2 = gan.train_gan(_toy_gan(), torch.randn(200, 1), epochs=2, k=2, batch_size=50)
     assert len(k2) == 4  # 8 discriminator steps, one generator step per two
 
@@ -222,19 +255,27 @@ def test_mlp_features_and_errors():
         gan.GAN(gan.Generator([2, 3, 1]), gan.Discriminator([2, 3]))
     with pytest.raises(ValueError, match="k"):
         gan.train_gan(_toy_gan(), torch.zeros(10, 1), epochs=1, k=0)
-    u = gan.GAN(gan.Generator([2, 3, 1]), gan.Discriminator([1, 3]), noise="uniform").noise(1000)
+    u = gan.GAN(
+        gan.Generator([2, 3, 1]), gan.Discriminator([1, 3]), noise="uniform"
+    ).noise(1000)
     assert u.min() >= -1 and u.max() <= 1 and abs(u.mean()) < 0.1
 
 
 def test_sample_uses_eval_mode_and_restores_it():
     torch.manual_seed(0)
     g = gan.Generator([2, 8, 1])
-    g.net.insert(1, torch.nn.Dropout(0.5))  # a generator whose eval and train modes differ
+    g.net.insert(
+        1, torch.nn.Dropout(0.5)
+    )  # a generator whose eval and train modes differ
     model = gan.GAN(g, gan.Discriminator([1, 4]))
     z = model.noise(64, torch.Generator().manual_seed(0))
     model.train()
     s = model.sample(64, generator=torch.Generator().manual_seed(0))
-    assert model.generator.training, "sample() must restore the generator's training mode"
+    assert model.generator.training, (
+        "sample() must restore the generator's training mode"
+    )
     model.eval()
-    assert torch.allclose(s, model.generator(z)), "sample() must draw with the generator in eval mode"
+    assert torch.allclose(s, model.generator(z)), (
+        "sample() must draw with the generator in eval mode"
+    )
     assert not model.generator.training

@@ -1,8 +1,9 @@
 """The chapters as a learner sees them in JupyterLab (with jupyterlab-myst, installed by
-requirements.txt), opened in headless Chromium: exercises rendered as exercises, math typeset with
-no undefined macro, and no MyST role or directive left as raw text. Glued numbers appear as their
-names in the prose, and the cell that computes each prints ``name = value`` (probdl.report.glue).
-Needs Chromium and playwright (see browser_support.py); screenshots go to PROBDL_SCREENSHOTS."""
+requirements.txt), opened in headless Chromium: exercises rendered as exercises, math
+typeset with no undefined macro, and no MyST role or directive left as raw text. Glued
+numbers appear as their names in the prose, and the cell that computes each prints
+``name = value`` (probdl.report.glue). Needs Chromium and playwright (see
+browser_support.py); screenshots go to PROBDL_SCREENSHOTS."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import pytest
 from browser_support import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = Path(os.environ.get("PROBDL_SCREENSHOTS", ROOT / "_build" / "screenshots"))
+SCREENSHOTS = Path(
+    os.environ.get("PROBDL_SCREENSHOTS", ROOT / "_build" / "screenshots")
+)
 CHAPTERS = ("01_elbo", "04_bbb_regression", "06_vae")
 RAW = re.compile(
     r"\{(glue:text|glue|numref|cite:p|cite:t|cite|doc|eq|ref|exercise|solution)\}|:label:|:::|```\{"
@@ -29,19 +32,27 @@ RAW = re.compile(
 
 def exercises(stem: str) -> int:
     nb = json.loads((ROOT / "book" / f"{stem}.ipynb").read_text(encoding="utf-8"))
-    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    text = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
     return len(re.findall(r"^[`:]{3,}\{exercise\}", text, flags=re.M))
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab serving the repository on a free local port, every cell rendered (no windowing)."""
+    """JupyterLab serving the repository on a free local port, every cell rendered (no
+    windowing)."""
     try:
         import jupyterlab_myst  # noqa: F401
     except ImportError:
-        skip_or_fail("jupyterlab-myst is missing: `pip install -r requirements.txt`", under_ci=True)
+        skip_or_fail(
+            "jupyterlab-myst is missing: `pip install -r requirements.txt`",
+            under_ci=True,
+        )
     settings = tmp_path_factory.mktemp("lab-settings")
-    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker = (
+        settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    )
     tracker.parent.mkdir(parents=True)
     tracker.write_text(json.dumps({"windowingMode": "none"}))
     with socket.socket() as s:
@@ -60,7 +71,9 @@ def lab(tmp_path_factory):
         "--allow-root",
     ]
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -78,13 +91,17 @@ def lab(tmp_path_factory):
 
 
 PROSE = """() => {
-  const md = [...document.querySelectorAll('.jp-MarkdownCell .jp-RenderedMarkdown, .jp-MarkdownCell .myst')];
+  const md = [...document.querySelectorAll(
+    '.jp-MarkdownCell .jp-RenderedMarkdown, .jp-MarkdownCell .myst')];
   return {
     cells: document.querySelectorAll('.jp-MarkdownCell').length,
     text: md.map(e => e.innerText).join('\\n'),
-    headers: [...document.querySelectorAll('.myst-exercise')].map(e => e.innerText.trim().slice(0, 40)),
-    math: document.querySelectorAll('.jp-MarkdownCell .katex, .jp-MarkdownCell mjx-container').length,
-    errors: document.querySelectorAll('.katex-error, .jp-MarkdownCell .text-red-500').length,
+    headers: [...document.querySelectorAll('.myst-exercise')]
+      .map(e => e.innerText.trim().slice(0, 40)),
+    math: document.querySelectorAll(
+      '.jp-MarkdownCell .katex, .jp-MarkdownCell mjx-container').length,
+    errors: document.querySelectorAll(
+      '.katex-error, .jp-MarkdownCell .text-red-500').length,
   };
 }"""
 
@@ -107,7 +124,11 @@ def test_chapter_reads_well_in_jupyterlab(browser, lab, stem):
     assert r["cells"] == n_md, f"{stem}: {r['cells']} of {n_md} markdown cells rendered"
     raw = sorted(set(m.group(0) for m in RAW.finditer(r["text"])))
     assert not raw, f"{stem}: raw MyST syntax in JupyterLab: {raw}"
-    assert "Undefined control sequence" not in r["text"] and r["errors"] == 0, f"{stem}: math errors"
+    assert "Undefined control sequence" not in r["text"] and r["errors"] == 0, (
+        f"{stem}: math errors"
+    )
     assert r["math"] > 10, f"{stem}: only {r['math']} formulas typeset"
     shown = [h for h in r["headers"] if h.startswith("Exercise")]
-    assert len(shown) == exercises(stem), f"{stem}: exercise blocks rendered: {r['headers']}"
+    assert len(shown) == exercises(stem), (
+        f"{stem}: exercise blocks rendered: {r['headers']}"
+    )

@@ -1,5 +1,5 @@
-"""Tests of probdl.laplace: against laplace-torch, against the closed form of Bayesian linear
-regression and of a Beta posterior, finite differences, and Monte Carlo."""
+"""Tests of probdl.laplace: against laplace-torch, against the closed form of Bayesian
+linear regression and of a Beta posterior, finite differences, and Monte Carlo."""
 
 import math
 import warnings
@@ -27,10 +27,17 @@ def small_problem(likelihood: str, seed: int = 0):
 
 
 def close(a, b, rtol=1e-5):
-    """Equal to ``rtol`` relative to the larger entry (laplace-torch's GGN is accurate to ~1e-8)."""
-    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    """Equal to ``rtol`` relative to the larger entry (laplace-torch's GGN is accurate
+    to ~1e-8)."""
+    a, b = (
+        torch.as_tensor(a, dtype=torch.float64),
+        torch.as_tensor(b, dtype=torch.float64),
+    )
     scale = max(a.abs().max().item(), b.abs().max().item(), 1e-12)
-    assert (a - b).abs().max().item() <= rtol * scale, ((a - b).abs().max().item(), scale)
+    assert (a - b).abs().max().item() <= rtol * scale, (
+        (a - b).abs().max().item(),
+        scale,
+    )
 
 
 @pytest.mark.parametrize("likelihood", ["regression", "classification"])
@@ -43,13 +50,23 @@ def test_against_laplace_torch(likelihood, subset, structure):
     model, x, y, kw = small_problem(likelihood)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = lt_mod.Laplace(model, likelihood, subset_of_weights=subset, hessian_structure=structure, **kw)
+        ref = lt_mod.Laplace(
+            model,
+            likelihood,
+            subset_of_weights=subset,
+            hessian_structure=structure,
+            **kw,
+        )
         ref.fit(DataLoader(TensorDataset(x, y), batch_size=len(x)))
         ref_lml = ref.log_marginal_likelihood()
         xt = torch.randn(7, 3, dtype=torch.float64)
         ref_pred = ref(xt, pred_type="glm", link_approx="probit")
     ours = laplace.Laplace(
-        model, likelihood, hessian="ggn" if structure == "full" else "diag", subset=subset, **kw
+        model,
+        likelihood,
+        hessian="ggn" if structure == "full" else "diag",
+        subset=subset,
+        **kw,
     )
     ours.fit(x, y)
     close(ours.mean, ref.mean, 0)
@@ -69,7 +86,9 @@ def test_against_laplace_torch(likelihood, subset, structure):
 def blr_problem():
     torch.manual_seed(1)
     x = torch.randn(25, 3, dtype=torch.float64)
-    y = x @ torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64) + 0.3 * torch.randn(25, dtype=torch.float64)
+    y = x @ torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64) + 0.3 * torch.randn(
+        25, dtype=torch.float64
+    )
     return x, y, exact.BayesLinReg(x, y, noise_var=0.09, prior_var=2.0)
 
 
@@ -81,11 +100,15 @@ def test_exact_for_bayesian_linear_regression(hessian):
     model = nn.Linear(3, 1, bias=False).double()
     with torch.no_grad():
         model.weight.copy_(mode.reshape(1, 3))
-    la = laplace.Laplace(model, "regression", hessian=hessian, prior_precision=0.5, sigma_noise=0.3)
+    la = laplace.Laplace(
+        model, "regression", hessian=hessian, prior_precision=0.5, sigma_noise=0.3
+    )
     la.fit(x, y.reshape(-1, 1))
     torch.testing.assert_close(la.mean, blr.mean, rtol=0, atol=1e-8)
     torch.testing.assert_close(la.posterior_covariance, blr.cov, rtol=0, atol=1e-8)
-    torch.testing.assert_close(la.log_marginal_likelihood(), blr.log_evidence(), rtol=0, atol=1e-8)
+    torch.testing.assert_close(
+        la.log_marginal_likelihood(), blr.log_evidence(), rtol=0, atol=1e-8
+    )
     # the generic one-off Laplace of the log joint gives the same evidence
     lm, h = curv.laplace_log_marginal(blr.log_joint, mode)
     torch.testing.assert_close(lm, blr.log_evidence(), rtol=0, atol=1e-8)
@@ -97,9 +120,9 @@ def test_optimized_prior_precision_maximizes_the_evidence():
     model = nn.Linear(3, 1, bias=False).double()
     with torch.no_grad():
         model.weight.copy_(exact.BayesLinReg(x, y, 0.09, 2.0).mean.reshape(1, 3))
-    la = laplace.Laplace(model, "regression", hessian="ggn", prior_precision=3.0, sigma_noise=0.5).fit(
-        x, y[:, None]
-    )
+    la = laplace.Laplace(
+        model, "regression", hessian="ggn", prior_precision=3.0, sigma_noise=0.5
+    ).fit(x, y[:, None])
     la.optimize_prior_precision(sigma_noise=True)
     best = la.log_marginal_likelihood()
     for f in (0.9, 1.1):
@@ -135,7 +158,9 @@ def test_exact_hessian_against_autograd():
     model, x, y, kw = small_problem("regression")
     net = laplace.Laplace(model, "regression", hessian="full", **kw)._network()
     h, loss = curv.hessian(net, x, y, "regression", chunk=7)
-    ref = torch.autograd.functional.hessian(lambda t: curv.nll_sum(net(t, x), y, "regression"), net.theta)
+    ref = torch.autograd.functional.hessian(
+        lambda t: curv.nll_sum(net(t, x), y, "regression"), net.theta
+    )
     torch.testing.assert_close(h, ref, rtol=1e-10, atol=1e-10)
     g, _ = curv.ggn(net, x, y, "regression")
     assert (h - g).abs().max() > 1e-3  # a ReLU network's Hessian is not its GGN
@@ -149,7 +174,9 @@ def test_kron_against_dense_and_samples(likelihood):
     cov = la.posterior_covariance
     torch.testing.assert_close(torch.diagonal(cov), la.posterior_variance)
     _, jac = la.net.jacobian(x[:5])
-    torch.testing.assert_close(la.functional_variance(jac), jac @ cov @ jac.transpose(1, 2))
+    torch.testing.assert_close(
+        la.functional_variance(jac), jac @ cov @ jac.transpose(1, 2)
+    )
     draws = la.sample(20000, generator=torch.Generator().manual_seed(0)) - la.mean
     se = torch.diagonal(cov) * math.sqrt(2 / len(draws))
     assert ((draws.var(0) - torch.diagonal(cov)).abs() < 5 * se).all()
@@ -157,8 +184,12 @@ def test_kron_against_dense_and_samples(likelihood):
 
 def test_kron_last_layer_is_exact_for_regression():
     model, x, y, kw = small_problem("regression")
-    a = laplace.Laplace(model, "regression", hessian="kron", subset="last_layer", **kw).fit(x, y)
-    b = laplace.Laplace(model, "regression", hessian="ggn", subset="last_layer", **kw).fit(x, y)
+    a = laplace.Laplace(
+        model, "regression", hessian="kron", subset="last_layer", **kw
+    ).fit(x, y)
+    b = laplace.Laplace(
+        model, "regression", hessian="ggn", subset="last_layer", **kw
+    ).fit(x, y)
     torch.testing.assert_close(a.posterior_covariance, b.posterior_covariance)
     torch.testing.assert_close(a.log_marginal_likelihood(), b.log_marginal_likelihood())
 
@@ -167,11 +198,16 @@ def test_sampling_predictive_of_a_linear_model_matches_linearized():
     x, y, _ = blr_problem()
     model = nn.Linear(3, 2).double()
     yy = torch.stack([y, -y], 1)
-    la = laplace.Laplace(model, "regression", hessian="ggn", prior_precision=1.0, sigma_noise=0.3).fit(x, yy)
+    la = laplace.Laplace(
+        model, "regression", hessian="ggn", prior_precision=1.0, sigma_noise=0.3
+    ).fit(x, yy)
     xt = torch.randn(4, 3, dtype=torch.float64)
     m_lin, v_lin = la.predictive(xt)
     m_s, v_s = la.predictive(
-        xt, method="sampling", n_samples=20000, generator=torch.Generator().manual_seed(0)
+        xt,
+        method="sampling",
+        n_samples=20000,
+        generator=torch.Generator().manual_seed(0),
     )
     assert ((m_s - m_lin).abs() < 5 * (v_lin / 20000).sqrt()).all()
     assert ((v_s - v_lin).abs() < 5 * v_lin * math.sqrt(2 / 20000)).all()
@@ -181,7 +217,12 @@ def test_classification_mc_link_near_probit():
     model, x, y, kw = small_problem("classification")
     la = laplace.Laplace(model, "classification", hessian="ggn", **kw).fit(x, y)
     p_probit = la.predictive(x[:5])
-    p_mc = la.predictive(x[:5], link_approx="mc", n_samples=4000, generator=torch.Generator().manual_seed(0))
+    p_mc = la.predictive(
+        x[:5],
+        link_approx="mc",
+        n_samples=4000,
+        generator=torch.Generator().manual_seed(0),
+    )
     torch.testing.assert_close(p_mc.sum(-1), torch.ones(5, dtype=torch.float64))
     assert (p_mc - p_probit).abs().max() < 0.05
 
@@ -193,7 +234,9 @@ def test_map_objective_minimum_is_the_posterior_mode():
     with torch.no_grad():
         model.layers[0].bias.zero_()
         model.layers[0].weight.copy_(blr.mean.reshape(1, 3))
-    terms = laplace.map_objective(model, x, y[:, None], n_data=len(x), prior_precision=0.5)
+    terms = laplace.map_objective(
+        model, x, y[:, None], n_data=len(x), prior_precision=0.5
+    )
     grads = torch.autograd.grad(terms["loss"], model.layers[0].weight)[0]
     assert grads.abs().max() < 1e-8
 
@@ -221,7 +264,10 @@ def test_errors():
 def test_cholesky_and_eigendecomposition_agree(likelihood):
     model, x, y, kw = small_problem(likelihood)
     la = laplace.Laplace(model, likelihood, hessian="ggn", **kw).fit(x, y)
-    lml, cov = la.log_marginal_likelihood(), la.posterior_covariance  # Cholesky (not decomposed yet)
+    lml, cov = (
+        la.log_marginal_likelihood(),
+        la.posterior_covariance,
+    )  # Cholesky (not decomposed yet)
     _, jac = la.net.jacobian(x[:4])
     fvar = la.functional_variance(jac)
     draws = la.sample(20000, generator=torch.Generator().manual_seed(0)) - la.mean

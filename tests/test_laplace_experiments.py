@@ -1,4 +1,5 @@
-"""Smoke and unit tests of probdl.laplace_experiments (the UCI comparison of chapter 07)."""
+"""Smoke and unit tests of probdl.laplace_experiments (the UCI comparison of chapter
+07)."""
 
 import math
 
@@ -9,7 +10,12 @@ from probdl import config, data
 from probdl import laplace_experiments as ex
 
 TINY = dict(
-    hidden=8, prior_grid=(0.5, 2.0), map_epochs=30, bbb_sigma_grid=(1.0,), bbb_epochs=40, eval_every=4
+    hidden=8,
+    prior_grid=(0.5, 2.0),
+    map_epochs=30,
+    bbb_sigma_grid=(1.0,),
+    bbb_epochs=40,
+    eval_every=4,
 )
 
 
@@ -23,7 +29,10 @@ def test_evaluate_split_reports_scores_choices_evidence_and_times():
     assert len(out["bbb_valid_elbo"]) == 10
     for v in out["laplace"].values():
         assert v["prior_precision"] > 0 and v["sigma_noise"] > 0
-    assert all(t > 0 for t in out["seconds"].values()) and "Bayes by Backprop" in out["seconds"]
+    assert (
+        all(t > 0 for t in out["seconds"].values())
+        and "Bayes by Backprop" in out["seconds"]
+    )
     # the linearized predictive's mean is the MAP network's output
     assert out["scores"]["Laplace (GGN, linearized)"]["rmse"] == pytest.approx(
         out["scores"]["MAP"]["rmse"], rel=1e-5
@@ -33,7 +42,9 @@ def test_evaluate_split_reports_scores_choices_evidence_and_times():
 def test_scores_are_in_the_targets_original_units():
     xtr, ytr, xte, yte = data.load_uci("yacht", 1)
     a = ex.evaluate_split(xtr, ytr, xte, yte, seed=1, **TINY)["scores"]
-    b = ex.evaluate_split(xtr, 1000 * ytr + 7, xte, 1000 * yte + 7, seed=1, **TINY)["scores"]
+    b = ex.evaluate_split(xtr, 1000 * ytr + 7, xte, 1000 * yte + 7, seed=1, **TINY)[
+        "scores"
+    ]
     for m in ("MAP", "Laplace (GGN, linearized)", "Laplace (last layer)"):
         assert b[m]["rmse"] == pytest.approx(1000 * a[m]["rmse"], rel=1e-3)
         assert b[m]["ll"] == pytest.approx(a[m]["ll"] - math.log(1000), abs=1e-3)
@@ -47,7 +58,12 @@ def test_gaussian_scores_against_torch_distributions():
         torch.randn(50, 1, generator=g),
     )
     s = ex.gaussian_scores(m, v, y)
-    ref = torch.distributions.Normal(m.double(), v.double().sqrt()).log_prob(y.double()).mean().item()
+    ref = (
+        torch.distributions.Normal(m.double(), v.double().sqrt())
+        .log_prob(y.double())
+        .mean()
+        .item()
+    )
     assert s["ll"] == pytest.approx(ref, rel=1e-12)
     assert s["rmse"] == pytest.approx(((m - y) ** 2).mean().sqrt().item(), rel=1e-6)
 
@@ -60,7 +76,9 @@ def test_elbo_converged_and_summarize():
         ex.elbo_converged(rising[:5])
     res = [{"scores": {"A": {"rmse": r, "ll": -r}}} for r in (1.0, 2.0, 3.0)]
     row = ex.summarize(res)["A"]
-    assert row["rmse"] == pytest.approx(2.0) and row["rmse_se"] == pytest.approx(1 / math.sqrt(3))
+    assert row["rmse"] == pytest.approx(2.0) and row["rmse_se"] == pytest.approx(
+        1 / math.sqrt(3)
+    )
 
 
 def test_paper_sizes_build():
@@ -68,9 +86,13 @@ def test_paper_sizes_build():
     assert P["uci_splits"] == data.uci_n_splits("yacht") == 20
     xtr, ytr, xte, yte = data.load_uci("yacht", 19)
     kw = dict(
-        hidden=P["uci_hidden"], prior_grid=P["uci_prior_grid"][:1], bbb_sigma_grid=P["uci_bbb_sigma_grid"][:1]
+        hidden=P["uci_hidden"],
+        prior_grid=P["uci_prior_grid"][:1],
+        bbb_sigma_grid=P["uci_bbb_sigma_grid"][:1],
     )
-    out = ex.evaluate_split(xtr, ytr, xte, yte, seed=19, map_epochs=2, bbb_epochs=20, eval_every=2, **kw)
+    out = ex.evaluate_split(
+        xtr, ytr, xte, yte, seed=19, map_epochs=2, bbb_epochs=20, eval_every=2, **kw
+    )
     assert set(out["scores"]) == set(ex.METHODS)
 
 

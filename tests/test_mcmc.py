@@ -1,6 +1,7 @@
-"""Tests of probdl.mcmc: the leapfrog integrator's reversibility and second-order energy error,
-HMC's moments where the answer is known (a correlated Gaussian, conjugate Bayesian linear
-regression) and against Pyro's HMC, SGLD, the diagnostics, and the flat-weight network."""
+"""Tests of probdl.mcmc: the leapfrog integrator's reversibility and second-order energy
+error, HMC's moments where the answer is known (a correlated Gaussian, conjugate
+Bayesian linear regression) and against Pyro's HMC, SGLD, the diagnostics, and the
+flat-weight network."""
 
 import math
 
@@ -27,17 +28,23 @@ def gaussian(rho=0.95):
 def linreg(n=20, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, generator=g, dtype=D64)
-    y = x @ torch.tensor([0.5, -1.0, 2.0], dtype=D64) + 0.5 * torch.randn(n, generator=g, dtype=D64)
+    y = x @ torch.tensor([0.5, -1.0, 2.0], dtype=D64) + 0.5 * torch.randn(
+        n, generator=g, dtype=D64
+    )
     return exact.BayesLinReg(x, y, noise_var=0.25, prior_var=1.0)
 
 
 def check_moments(samples, mean, cov, z=4.5):
-    """Mean within z Monte Carlo standard errors (ESS-based); covariance entries within z
-    standard errors of a Gaussian's sample covariance."""
+    """Mean within z Monte Carlo standard errors (ESS-based); covariance entries within
+    z standard errors of a Gaussian's sample covariance."""
     flat = samples.reshape(-1, samples.shape[-1])
     n_eff = mcmc.ess(samples).clamp(max=flat.shape[0])
     se_mean = (cov.diagonal() / n_eff).sqrt()
-    assert ((flat.mean(0) - mean).abs() < z * se_mean).all(), (flat.mean(0), mean, se_mean)
+    assert ((flat.mean(0) - mean).abs() < z * se_mean).all(), (
+        flat.mean(0),
+        mean,
+        se_mean,
+    )
     emp = torch.cov(flat.T)
     sd = cov.diagonal().sqrt()
     se_cov = ((cov**2 + torch.outer(sd**2, sd**2)) / n_eff.min()).sqrt()
@@ -64,7 +71,11 @@ def test_leapfrog_energy_error_is_second_order():
 
     def energy_error(eps, length=1.0):
         q, p, lp, _ = mcmc.leapfrog(log_prob, q0, p0, eps, round(length / eps))
-        return ((-lp + 0.5 * (p * p).sum(-1)) - (-log_prob(q0) + 0.5 * (p0 * p0).sum(-1))).abs().item()
+        return (
+            ((-lp + 0.5 * (p * p).sum(-1)) - (-log_prob(q0) + 0.5 * (p0 * p0).sum(-1)))
+            .abs()
+            .item()
+        )
 
     errors = [energy_error(eps) for eps in (0.04, 0.02, 0.01)]
     slopes = [math.log2(a / b) for a, b in zip(errors[:-1], errors[1:])]
@@ -74,9 +85,13 @@ def test_leapfrog_energy_error_is_second_order():
 def test_hmc_correlated_gaussian():
     mean, cov, log_prob = gaussian()
     g = torch.Generator().manual_seed(1)
-    samples, info = mcmc.hmc(log_prob, torch.zeros(4, 2, dtype=D64), 400, 500, n_leapfrog=10, generator=g)
+    samples, info = mcmc.hmc(
+        log_prob, torch.zeros(4, 2, dtype=D64), 400, 500, n_leapfrog=10, generator=g
+    )
     assert samples.shape == (400, 4, 2)
-    assert 0.7 < info["accept_rate"].mean() < 0.95  # the adaptation reached its target of 0.8
+    assert (
+        0.7 < info["accept_rate"].mean() < 0.95
+    )  # the adaptation reached its target of 0.8
     assert info["n_grad_evals"] == 900 * 10
     check_moments(samples, mean, cov)
     assert (mcmc.split_rhat(samples) < 1.02).all()
@@ -86,28 +101,47 @@ def test_hmc_bayes_linear_regression():
     model = linreg()
     g = torch.Generator().manual_seed(2)
     init = torch.randn(4, 3, generator=g, dtype=D64)
-    samples, info = mcmc.hmc(model.log_joint, init, 300, 200, n_leapfrog=10, generator=g)
+    samples, info = mcmc.hmc(
+        model.log_joint, init, 300, 200, n_leapfrog=10, generator=g
+    )
     check_moments(samples, model.mean, model.cov)
 
 
 def test_hmc_records_the_warm_up_trace():
-    """With a fixed step size the warm-up is the same chain as sampling: a run with 5 warm-up
-    iterations records in warmup_log_prob what a run without warm-up records in log_prob."""
+    """With a fixed step size the warm-up is the same chain as sampling: a run with 5
+    warm-up iterations records in warmup_log_prob what a run without warm-up records in
+    log_prob."""
     mean, cov, log_prob = gaussian()
     init = torch.tensor([[3.0, 3.0], [-2.0, 0.5]], dtype=D64)
     run = lambda n, w: mcmc.hmc(  # noqa: E731
-        log_prob, init, n, w, step_size=0.3, n_leapfrog=3, generator=torch.Generator().manual_seed(7)
+        log_prob,
+        init,
+        n,
+        w,
+        step_size=0.3,
+        n_leapfrog=3,
+        generator=torch.Generator().manual_seed(7),
     )[1]
     warm, plain = run(1, 5), run(6, 0)
-    assert warm["warmup_log_prob"].shape == (5, 2) and plain["warmup_log_prob"].shape == (0, 2)
-    torch.testing.assert_close(warm["warmup_log_prob"], plain["log_prob"][:5], rtol=0, atol=0)
-    torch.testing.assert_close(warm["log_prob"][0], plain["log_prob"][5], rtol=0, atol=0)
-    assert (plain["log_prob"][0] != log_prob(init)).all()  # states after the first iteration
+    assert warm["warmup_log_prob"].shape == (5, 2) and plain[
+        "warmup_log_prob"
+    ].shape == (0, 2)
+    torch.testing.assert_close(
+        warm["warmup_log_prob"], plain["log_prob"][:5], rtol=0, atol=0
+    )
+    torch.testing.assert_close(
+        warm["log_prob"][0], plain["log_prob"][5], rtol=0, atol=0
+    )
+    assert (
+        plain["log_prob"][0] != log_prob(init)
+    ).all()  # states after the first iteration
 
 
 def test_hmc_fixed_step_is_not_adapted():
     mean, cov, log_prob = gaussian(0.0)
-    samples, info = mcmc.hmc(log_prob, torch.zeros(2, 2, dtype=D64), 20, 20, step_size=0.3, n_leapfrog=3)
+    samples, info = mcmc.hmc(
+        log_prob, torch.zeros(2, 2, dtype=D64), 20, 20, step_size=0.3, n_leapfrog=3
+    )
     assert torch.equal(info["step_size"], torch.full((2,), 0.3, dtype=D64))
 
 
@@ -122,7 +156,13 @@ def pyro_samples(potential, init, step_size, n_leapfrog, n_samples, n_warmup, se
         num_steps=n_leapfrog,
         adapt_step_size=False,
     )
-    run = MCMC(kernel, n_samples, warmup_steps=n_warmup, initial_params={"z": init}, disable_progbar=True)
+    run = MCMC(
+        kernel,
+        n_samples,
+        warmup_steps=n_warmup,
+        initial_params={"z": init},
+        disable_progbar=True,
+    )
     run.run()
     return run.get_samples()["z"]
 
@@ -138,29 +178,49 @@ def test_hmc_agrees_with_pyro(problem):
         step = 0.15
     dim = len(mean)
     ref = pyro_samples(
-        lambda z: -log_prob(z.unsqueeze(0))[0], torch.zeros(dim, dtype=D64), step, 8, 500, 50, 3
+        lambda z: -log_prob(z.unsqueeze(0))[0],
+        torch.zeros(dim, dtype=D64),
+        step,
+        8,
+        500,
+        50,
+        3,
     )
     g = torch.Generator().manual_seed(4)
     ours, _ = mcmc.hmc(
-        log_prob, torch.zeros(4, dim, dtype=D64), 200, 50, step_size=step, n_leapfrog=8, generator=g
+        log_prob,
+        torch.zeros(4, dim, dtype=D64),
+        200,
+        50,
+        step_size=step,
+        n_leapfrog=8,
+        generator=g,
     )
     ours = ours.reshape(-1, dim)
-    # both against the exact moments, and against each other within their joint Monte Carlo error
-    # (iid standard errors inflated by 2 for autocorrelation)
+    # both against the exact moments, and against each other within their joint Monte
+    # Carlo error (iid standard errors inflated by 2 for autocorrelation)
     se = (cov.diagonal() / len(ref) + cov.diagonal() / len(ours)).sqrt() * 2
-    assert ((ref.mean(0) - ours.mean(0)).abs() < 4 * se).all(), (ref.mean(0), ours.mean(0), se)
-    assert ((ref.var(0) / ours.var(0)).log().abs() < 0.25).all(), (ref.var(0), ours.var(0))
+    assert ((ref.mean(0) - ours.mean(0)).abs() < 4 * se).all(), (
+        ref.mean(0),
+        ours.mean(0),
+        se,
+    )
+    assert ((ref.var(0) / ours.var(0)).log().abs() < 0.25).all(), (
+        ref.var(0),
+        ours.var(0),
+    )
     corr = lambda s: torch.corrcoef(s.T)[0, 1]  # noqa: E731
     assert (corr(ref) - corr(ours)).abs() < 0.1
 
 
 def test_sgld_stationary_variance_is_the_discretized_chains():
-    """With the exact gradient of a Gaussian N(0, diag(s^2)), one SGLD step is the AR(1) update
-    theta' = a theta + sqrt(eps) xi with a = 1 - eps / (2 s^2): its stationary variance is
-    eps / (1 - a^2) = s^2 / (1 - eps / (4 s^2)), above s^2 by the discretization. The chain's
-    second moment is compared with it at the Monte Carlo error of AR(1) draws (x^2 has
-    autocorrelation a^(2t), so n (1 - a^2) / (1 + a^2) effective draws); half the noise
-    variance, a missing 1/2 on the gradient or the posterior's own variance are all far off."""
+    """With the exact gradient of a Gaussian N(0, diag(s^2)), one SGLD step is the AR(1)
+    update theta' = a theta + sqrt(eps) xi with a = 1 - eps / (2 s^2): its stationary
+    variance is eps / (1 - a^2) = s^2 / (1 - eps / (4 s^2)), above s^2 by the
+    discretization. The chain's second moment is compared with it at the Monte Carlo
+    error of AR(1) draws (x^2 has autocorrelation a^(2t), so n (1 - a^2) / (1 + a^2)
+    effective draws); half the noise variance, a missing 1/2 on the gradient or the
+    posterior's own variance are all far off."""
     sig = torch.tensor([0.5, 1.0, 2.0], dtype=D64)
     eps, chains, n = 0.2, 8, 4000
 
@@ -169,7 +229,9 @@ def test_sgld_stationary_variance_is_the_discretized_chains():
 
     g = torch.Generator().manual_seed(5)
     init = sig * torch.randn(chains, 3, generator=g, dtype=D64)
-    samples, _ = mcmc.sgld(log_prob, init, (torch.zeros(10, 1),), n, 300, eps, batch_size=10, generator=g)
+    samples, _ = mcmc.sgld(
+        log_prob, init, (torch.zeros(10, 1),), n, 300, eps, batch_size=10, generator=g
+    )
     a = 1 - eps / (2 * sig**2)
     exact_var = eps / (1 - a**2)
     torch.testing.assert_close(exact_var, sig**2 / (1 - eps / (4 * sig**2)))
@@ -179,7 +241,8 @@ def test_sgld_stationary_variance_is_the_discretized_chains():
     second = samples.pow(2).mean((0, 1))
     se = math.sqrt(2) * exact_var / n_sq.sqrt()  # Var(x^2) = 2 var^2 for a Gaussian
     assert ((second - exact_var).abs() < z * se).all(), (second, exact_var, se)
-    # the discretization bias is resolved: the narrowest direction is off the posterior's s^2
+    # the discretization bias is resolved: the narrowest direction is off the
+    # posterior's s^2
     assert (second[0] - sig[0] ** 2) > z * se[0], (second, sig**2)
     mean = samples.mean((0, 1))
     assert (mean.abs() < z * (exact_var / n_x).sqrt()).all(), mean
@@ -190,19 +253,31 @@ def test_sgld_bayes_linear_regression():
 
     def log_prob(theta, x, y):
         resid = y - theta @ x.T
-        return model.log_prior(theta) - 0.5 * (resid**2).sum(-1) / model.noise_var * (model.n / len(y))
+        return model.log_prior(theta) - 0.5 * (resid**2).sum(-1) / model.noise_var * (
+            model.n / len(y)
+        )
 
     g = torch.Generator().manual_seed(5)
     init = model.mean.expand(4, 3).clone()
     samples, info = mcmc.sgld(
-        log_prob, init, (model.x, model.y), 1000, 200, 2e-4, batch_size=20, thin=2, generator=g
+        log_prob,
+        init,
+        (model.x, model.y),
+        1000,
+        200,
+        2e-4,
+        batch_size=20,
+        thin=2,
+        generator=g,
     )
     assert samples.shape == (1000, 4, 3) and info["n_grad_evals"] == 2200
     flat = samples.reshape(-1, 3)
     sd = model.cov.diagonal().sqrt()
     assert ((flat.mean(0) - model.mean).abs() < 0.5 * sd).all()
     ratio = flat.var(0) / model.cov.diagonal()
-    assert ((ratio > 0.5) & (ratio < 2.0)).all(), ratio  # SGLD is biased by its step; loosely right
+    assert ((ratio > 0.5) & (ratio < 2.0)).all(), (
+        ratio
+    )  # SGLD is biased by its step; loosely right
 
 
 def test_diagnostics_known_cases():
@@ -220,7 +295,9 @@ def test_diagnostics_known_cases():
     assert abs(mcmc.ess(x).item() / expected - 1) < 0.3
     stuck = iid + torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=D64)[None, :, None]
     assert (mcmc.split_rhat(stuck) > 1.1).all()
-    drift = iid + torch.linspace(0, 2, 2000, dtype=D64)[:, None, None]  # split chains catch a trend
+    drift = (
+        iid + torch.linspace(0, 2, 2000, dtype=D64)[:, None, None]
+    )  # split chains catch a trend
     assert (mcmc.split_rhat(drift) > 1.1).all()
 
 
@@ -237,15 +314,22 @@ def test_network_posterior_matches_plain_mlp():
     prior = torch.distributions.Normal(0.0, 2.0).log_prob(theta).sum()
     torch.testing.assert_close(post.log_prob(theta)[0], ll + prior)
     assert post.predict(theta.expand(7, 2, -1), x).shape == (7, 2, 10, 1)
-    # the minibatch estimate is unbiased: its mean over a partition into batches is log_prob
-    parts = [post.minibatch_log_prob(theta, x[i : i + 2], y[i : i + 2]) for i in range(0, 10, 2)]
+    # the minibatch estimate is unbiased: its mean over a partition into batches is
+    # log_prob
+    parts = [
+        post.minibatch_log_prob(theta, x[i : i + 2], y[i : i + 2])
+        for i in range(0, 10, 2)
+    ]
     torch.testing.assert_close(torch.stack(parts).mean(0), post.log_prob(theta))
 
 
-@pytest.mark.parametrize("sizes", [[1, 8, 8, 1], [3, 5, 2], [1, 1], [2, 1, 4], [4, 6, 1, 3]])
+@pytest.mark.parametrize(
+    "sizes", [[1, 8, 8, 1], [3, 5, 2], [1, 1], [2, 1, 4], [4, 6, 1, 3]]
+)
 def test_network_posterior_hand_written_gradient_is_autograds(sizes):
-    """NetworkPosterior.value_and_grad writes the backward pass out (with broadcasts for a width
-    or fan-in of 1): it must equal autograd's gradient of log_prob, which hmc(post, ...) uses."""
+    """NetworkPosterior.value_and_grad writes the backward pass out (with broadcasts for
+    a width or fan-in of 1): it must equal autograd's gradient of log_prob, which
+    hmc(post, ...) uses."""
     torch.manual_seed(3)
     x, y = torch.randn(40, sizes[0], dtype=D64), torch.randn(40, sizes[-1], dtype=D64)
     post = mcmc.NetworkPosterior(sizes, x, y, noise_std=0.4, prior_sigma=1.5)
@@ -258,9 +342,14 @@ def test_network_posterior_hand_written_gradient_is_autograds(sizes):
     lp_hand, grad_hand = post.value_and_grad(theta)
     torch.testing.assert_close(lp_hand, lp.detach(), rtol=1e-12, atol=1e-9)
     torch.testing.assert_close(grad_hand, grad, rtol=1e-10, atol=1e-10)
-    assert torch.equal(theta, before) and not grad_hand.requires_grad  # theta left untouched
-    # the samplers use it: value_and_grad(post, q) is the hand-written one, post(q) is log_prob
-    torch.testing.assert_close(mcmc.value_and_grad(post, theta)[1], grad_hand, rtol=0, atol=0)
+    assert (
+        torch.equal(theta, before) and not grad_hand.requires_grad
+    )  # theta left untouched
+    # the samplers use it: value_and_grad(post, q) is the hand-written one, post(q) is
+    # log_prob
+    torch.testing.assert_close(
+        mcmc.value_and_grad(post, theta)[1], grad_hand, rtol=0, atol=0
+    )
     torch.testing.assert_close(post(theta), lp.detach())
     # another activation falls back to autograd and is still right
     tanh = mcmc.NetworkPosterior(sizes, x, y, noise_std=0.4, activation=torch.tanh)
@@ -281,8 +370,9 @@ def test_errors_say_what_to_do():
 
 
 def test_adapted_mass_matrix_samples_a_badly_scaled_gaussian():
-    """Scales from 0.01 to 10: with the identity the step size fits the narrowest direction and
-    the widest one hardly moves; the windowed diagonal metric learns the variances and mixes."""
+    """Scales from 0.01 to 10: with the identity the step size fits the narrowest
+    direction and the widest one hardly moves; the windowed diagonal metric learns the
+    variances and mixes."""
     scales = torch.tensor([0.01, 0.1, 1.0, 10.0], dtype=D64)
 
     def log_prob(q):
@@ -292,10 +382,14 @@ def test_adapted_mass_matrix_samples_a_badly_scaled_gaussian():
     for adapt in (False, True):
         g = torch.Generator().manual_seed(3)
         init = torch.full((4, 4), 0.5, dtype=D64)
-        samples, info = mcmc.hmc(log_prob, init, 400, 400, n_leapfrog=10, adapt_mass=adapt, generator=g)
+        samples, info = mcmc.hmc(
+            log_prob, init, 400, 400, n_leapfrog=10, adapt_mass=adapt, generator=g
+        )
         ess[adapt] = mcmc.ess(samples)
     ratio = info["inv_mass"] / scales**2
-    assert ((ratio > 0.5) & (ratio < 2.0)).all(), ratio  # the metric is the inverse variance
+    assert ((ratio > 0.5) & (ratio < 2.0)).all(), (
+        ratio
+    )  # the metric is the inverse variance
     check_moments(samples, torch.zeros(4, dtype=D64), torch.diag(scales**2))
     assert ess[True].min() > 100 and ess[False].min() < 20, ess
     with pytest.raises(ValueError, match="n_warmup"):

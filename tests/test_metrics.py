@@ -1,4 +1,5 @@
-"""probdl.metrics against direct computations, and probdl.report.glue's formatting and errors."""
+"""probdl.metrics against direct computations, and probdl.report.glue's formatting and
+errors."""
 
 import math
 
@@ -11,7 +12,9 @@ from probdl import metrics, report
 def probs_and_labels(n=2000, c=5, seed=0):
     g = torch.Generator().manual_seed(seed)
     probs = torch.softmax(2 * torch.randn(n, c, generator=g, dtype=torch.float64), -1)
-    y = torch.multinomial(probs, 1, generator=g).squeeze(1)  # labels drawn from the probabilities
+    y = torch.multinomial(probs, 1, generator=g).squeeze(
+        1
+    )  # labels drawn from the probabilities
     return probs, y
 
 
@@ -19,27 +22,39 @@ def test_nll_brier_error_against_direct_sums():
     probs, y = probs_and_labels()
     nll = -sum(math.log(probs[i, y[i]]) for i in range(len(y))) / len(y)
     brier = sum(
-        ((probs[i] - torch.eye(5, dtype=probs.dtype)[y[i]]) ** 2).sum().item() for i in range(len(y))
+        ((probs[i] - torch.eye(5, dtype=probs.dtype)[y[i]]) ** 2).sum().item()
+        for i in range(len(y))
     ) / len(y)
     assert metrics.nll(probs, y) == pytest.approx(nll, rel=1e-9)
     assert metrics.brier(probs, y) == pytest.approx(brier, rel=1e-9)
-    assert metrics.error(probs, y) == pytest.approx(100 * (probs.argmax(1) != y).double().mean().item())
+    assert metrics.error(probs, y) == pytest.approx(
+        100 * (probs.argmax(1) != y).double().mean().item()
+    )
 
 
 def test_ece_is_small_for_calibrated_and_large_for_overconfident_predictions():
     probs, y = probs_and_labels(n=20_000)
-    assert metrics.ece(probs, y) < 0.02  # labels drawn from the probabilities: calibrated
-    sharp = torch.softmax(10 * torch.log(probs), -1)  # the same argmax, far more confident
+    assert (
+        metrics.ece(probs, y) < 0.02
+    )  # labels drawn from the probabilities: calibrated
+    sharp = torch.softmax(
+        10 * torch.log(probs), -1
+    )  # the same argmax, far more confident
     assert metrics.ece(sharp, y) > 0.1
 
 
 def test_ece_against_a_hand_computed_example():
-    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]], dtype=torch.float64)
+    probs = torch.tensor(
+        [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]], dtype=torch.float64
+    )
     y = torch.tensor([0, 1, 1, 0])
-    # bins of width 0.5: confidences 0.9, 0.8, 0.7, 0.6 all in [0.5, 1): accuracy 3/4, mean conf 0.75
+    # bins of width 0.5: confidences 0.9, 0.8, 0.7, 0.6 all in [0.5, 1): accuracy 3/4,
+    # mean conf 0.75
     assert metrics.ece(probs, y, n_bins=2) == pytest.approx(0.0)
     # ten bins: each example alone; |acc - conf| = 0.1, 0.8, 0.3, 0.4
-    assert metrics.ece(probs, y, n_bins=10) == pytest.approx((0.1 + 0.8 + 0.3 + 0.4) / 4)
+    assert metrics.ece(probs, y, n_bins=10) == pytest.approx(
+        (0.1 + 0.8 + 0.3 + 0.4) / 4
+    )
 
 
 def test_reliability_counts_and_entropy():
@@ -71,8 +86,9 @@ def test_glue_formats_and_returns_the_text():
 
 
 def test_a_cell_ending_in_glue_does_not_echo_its_text():
-    """The cell prints ``name = value``; IPython must not show the returned text a second time
-    (as 'above' or '0.66' under the cell), while the text stays an ordinary string."""
+    """The cell prints ``name = value``; IPython must not show the returned text a
+    second time (as 'above' or '0.66' under the cell), while the text stays an ordinary
+    string."""
     from IPython.core.formatters import DisplayFormatter
 
     text = report.glue("test-echo", 0.25, ".2f")
@@ -82,8 +98,8 @@ def test_a_cell_ending_in_glue_does_not_echo_its_text():
 
 
 def test_glue_prints_the_number_outside_the_book_build(capsys, monkeypatch):
-    """A learner running a chapter in JupyterLab or Colab sees every glued number in the output of
-    the cell that computes it; the book build shows it in the prose only."""
+    """A learner running a chapter in JupyterLab or Colab sees every glued number in the
+    output of the cell that computes it; the book build shows it in the prose only."""
     monkeypatch.delenv("PROBDL_BOOK_BUILD", raising=False)
     report.glue("test-g", 2.5, ".1f")
     assert "test-g = 2.5" in capsys.readouterr().out

@@ -5,7 +5,12 @@ import itertools
 import pytest
 import torch
 
-from probdl.baselines import FVSBN, MixtureOfBernoullis, fvsbn_objective, independent_nll
+from probdl.baselines import (
+    FVSBN,
+    MixtureOfBernoullis,
+    fvsbn_objective,
+    independent_nll,
+)
 from probdl.nade import (
     NADE,
     LeakyNADE,
@@ -40,11 +45,14 @@ def test_normalised_over_all_binary_vectors():
     x = all_binary(10)
     with torch.no_grad():
         for logp in (m.log_prob(x), log_prob_reference(m, x)):
-            assert torch.exp(torch.logsumexp(logp, 0)).item() == pytest.approx(1.0, abs=1e-10)
+            assert torch.exp(torch.logsumexp(logp, 0)).item() == pytest.approx(
+                1.0, abs=1e-10
+            )
 
 
 def test_reference_is_the_chain_rule_of_the_conditionals():
-    """Algorithm 1 (the reference) against eq. h_d = sigmoid(c + W[:, :d] x[:d]) per example."""
+    """Algorithm 1 (the reference) against eq. h_d = sigmoid(c + W[:, :d] x[:d]) per
+    example."""
     m = random_nade(9, 5)
     x = random_binary(4, 9)
     with torch.no_grad():
@@ -52,7 +60,9 @@ def test_reference_is_the_chain_rule_of_the_conditionals():
         for xi, r in zip(x, ref):
             total = 0.0
             for d in range(9):
-                p = torch.sigmoid(m.b[d] + m.V[d] @ torch.sigmoid(m.c + m.W[:, :d] @ xi[:d]))
+                p = torch.sigmoid(
+                    m.b[d] + m.V[d] @ torch.sigmoid(m.c + m.W[:, :d] @ xi[:d])
+                )
                 total += (torch.log(p) if xi[d] == 1 else torch.log1p(-p)).item()
             assert r.item() == pytest.approx(total, abs=1e-10)
 
@@ -74,7 +84,9 @@ def test_leaky_nade_is_not_normalised():
     # the leak written plainly: a (batch, D, H) cumulative sum that includes W[:, d] x_d
     a = leaky.c + torch.cumsum(x[:, :, None] * leaky.W.t(), 1)
     logits = (torch.sigmoid(a) * leaky.V).sum(-1) + leaky.b
-    ref = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    ref = -torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, x, reduction="none"
+    ).sum(-1)
     weights = torch.randn(len(x), dtype=torch.float64)
     (ref * weights).sum().backward()
     ref_grads = [p.grad.clone() for p in leaky.parameters()]
@@ -115,7 +127,8 @@ def test_float32_mnist_size_matches_float64():
 
 
 def _reference_grads(m, x, weights):
-    """log p and the gradients of sum_b weights_b log p(x_b) by autograd through the reference."""
+    """log p and the gradients of sum_b weights_b log p(x_b) by autograd through the
+    reference."""
     ref = NADE(m.n_visible, m.n_hidden).to(m.W.dtype)
     ref.load_state_dict(m.state_dict())
     logp = log_prob_reference(ref, x)
@@ -128,7 +141,9 @@ def test_gradients_equal_autograd_through_reference(uniform):
     m = random_nade(20, 9, block=8)
     x = random_binary(7, 20)
     weights = (
-        torch.full((7,), -1 / 7, dtype=torch.float64) if uniform else torch.randn(7, dtype=torch.float64)
+        torch.full((7,), -1 / 7, dtype=torch.float64)
+        if uniform
+        else torch.randn(7, dtype=torch.float64)
     )
     ref_logp, ref = _reference_grads(m, x, weights)
     m.zero_grad()
@@ -145,9 +160,14 @@ def test_gradcheck_of_the_function():
     params = [p.detach().clone().requires_grad_() for p in (m.W, m.c, m.V, m.b)]
     # a weighting that is not uniform exercises the second, exact sweep
     assert torch.autograd.gradcheck(
-        lambda *ps: NADELogProb.apply(x, *ps, 3) * torch.arange(1.0, 4.0, dtype=torch.float64), params
+        lambda *ps: (
+            NADELogProb.apply(x, *ps, 3) * torch.arange(1.0, 4.0, dtype=torch.float64)
+        ),
+        params,
     )
-    assert torch.autograd.gradcheck(lambda *ps: NADELogProb.apply(x, *ps, 3).sum(), params)
+    assert torch.autograd.gradcheck(
+        lambda *ps: NADELogProb.apply(x, *ps, 3).sum(), params
+    )
 
 
 def test_sample_frequencies_match_probabilities():
@@ -172,7 +192,9 @@ def test_sample_probs_and_given_prefix():
     xs, probs = m.sample(6, generator=g, return_probs=True)
     assert xs.shape == probs.shape == (6, 12)
     assert set(xs.unique().tolist()) <= {0.0, 1.0}
-    assert torch.allclose(probs, m.conditionals(xs), atol=1e-12)  # the probs used are p(x_d | sampled x_<d)
+    assert torch.allclose(
+        probs, m.conditionals(xs), atol=1e-12
+    )  # the probs used are p(x_d | sampled x_<d)
     given = random_binary(6, 5)
     xc = m.sample(generator=g, given=given)
     assert torch.equal(xc[:, :5], given)
@@ -219,18 +241,26 @@ def test_init_bias_gives_independent_fit():
     assert torch.allclose(m.log_prob(x), indep, atol=1e-4)
 
 
-# --- baselines ------------------------------------------------------------------------------
+# --- baselines
+# ------------------------------------------------------------------------------
 
 
 def test_mixture_log_prob_matches_torch_distributions():
-    from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily
+    from torch.distributions import (
+        Bernoulli,
+        Categorical,
+        Independent,
+        MixtureSameFamily,
+    )
 
     torch.manual_seed(0)
     mob = MixtureOfBernoullis(8, 3).double()
     with torch.no_grad():
         mob.logit_mu.normal_()
         mob.logit_pi.normal_()
-    ref = MixtureSameFamily(Categorical(logits=mob.logit_pi), Independent(Bernoulli(logits=mob.logit_mu), 1))
+    ref = MixtureSameFamily(
+        Categorical(logits=mob.logit_pi), Independent(Bernoulli(logits=mob.logit_mu), 1)
+    )
     x = all_binary(8)
     assert torch.allclose(mob.log_prob(x), ref.log_prob(x), atol=1e-10)
     assert torch.logsumexp(mob.log_prob(x), 0).item() == pytest.approx(0.0, abs=1e-10)
@@ -240,7 +270,9 @@ def test_em_never_lowers_the_likelihood():
     x = random_binary(300, 12, dtype=torch.float32)
     x[:150, :6] = 1 - x[:150, 6:]
     mob = MixtureOfBernoullis(12, 4)
-    hist = mob.fit_em(x, iterations=15, prior=0.0, generator=torch.Generator().manual_seed(0))
+    hist = mob.fit_em(
+        x, iterations=15, prior=0.0, generator=torch.Generator().manual_seed(0)
+    )
     nll = [h["train_nll"] for h in hist]
     assert all(b <= a + 1e-4 for a, b in zip(nll, nll[1:])), nll
     assert nll[-1] < nll[0]
@@ -257,7 +289,9 @@ def test_fvsbn_log_prob_is_the_chain_rule_and_normalised():
     assert torch.logsumexp(lp, 0).item() == pytest.approx(0.0, abs=1e-10)
     Wm = torch.tril(f.W, -1)
     for xi, l in zip(x[:10], lp[:10]):
-        ref = sum(Bernoulli_logp(torch.sigmoid(f.b[d] + Wm[d] @ xi), xi[d]) for d in range(6))
+        ref = sum(
+            Bernoulli_logp(torch.sigmoid(f.b[d] + Wm[d] @ xi), xi[d]) for d in range(6)
+        )
         assert l.item() == pytest.approx(ref.item(), abs=1e-10)
     terms = fvsbn_objective(f, x, l2=0.1)
     assert terms["loss"].item() > terms["nll"].item()

@@ -1,21 +1,23 @@
 """Every chapter's models at their ``paper`` sizes: built from the package classes with
-``config.sizes(chapter, "paper")`` exactly as the chapter builds them, one training step at the
-paper's batch size and one evaluation batch on the CPU (shapes, dtypes, a finite loss, parameters
-that move), and an estimate of the memory a paper-size run needs, which must fit in 24 GiB.
+``config.sizes(chapter, "paper")`` exactly as the chapter builds them, one training step
+at the paper's batch size and one evaluation batch on the CPU (shapes, dtypes, a finite
+loss, parameters that move), and an estimate of the memory a paper-size run needs, which
+must fit in 24 GiB.
 
 The memory estimate, per model, is the larger of
-* training: 4 x the parameter bytes (weights, gradients, Adam's two moments) plus 2 x the bytes
-  of every tensor autograd saves for the backward pass of one step at the paper's batch size
-  (counted with ``torch.autograd.graph.saved_tensors_hooks``: the activations, and as many
-  again for their gradients);
-* evaluation: the parameter bytes plus 4 x the largest module output of one evaluation batch
-  (forward hooks), measured on a few examples and scaled linearly to the chapter's evaluation
-  batch: the largest activation, its input and two elementwise temporaries of its size (a
-  Bernoulli log-probability). On a MixtureVAE's importance-sampled log p(x) (20 digits, k = 5000)
-  the process's peak resident memory grew by 3.2 x its largest module output. Code that works
-  through samples in chunks (``VAE.log_weights``) needs less than this estimate;
-plus what the chapter keeps (stored HMC draws). Data are random tensors of the right shape
-(binary where the chapter binarizes): these tests are about sizes, not data.
+* training: 4 x the parameter bytes (weights, gradients, Adam's two moments) plus 2 x
+  the bytes of every tensor autograd saves for the backward pass of one step at the
+  paper's batch size (counted with ``torch.autograd.graph.saved_tensors_hooks``: the
+  activations, and as many again for their gradients);
+* evaluation: the parameter bytes plus 4 x the largest module output of one evaluation
+  batch (forward hooks), measured on a few examples and scaled linearly to the chapter's
+  evaluation batch: the largest activation, its input and two elementwise temporaries of
+  its size (a Bernoulli log-probability). On a MixtureVAE's importance-sampled log p(x)
+  (20 digits, k = 5000) the process's peak resident memory grew by 3.2 x its largest
+  module output. Code that works through samples in chunks (``VAE.log_weights``) needs
+  less than this estimate;
+plus what the chapter keeps (stored HMC draws). Data are random tensors of the right
+shape (binary where the chapter binarizes): these tests are about sizes, not data.
 """
 
 from __future__ import annotations
@@ -30,7 +32,21 @@ import pytest
 import torch
 from torch import nn
 
-from probdl import baselines, bbb, config, dlgm, dropout, exact, gan, laplace, mcmc, mlp, nade, priors, vae
+from probdl import (
+    baselines,
+    bbb,
+    config,
+    dlgm,
+    dropout,
+    exact,
+    gan,
+    laplace,
+    mcmc,
+    mlp,
+    nade,
+    priors,
+    vae,
+)
 from probdl.predictive import predictive
 
 LIMIT_GIB = 24.0
@@ -40,9 +56,10 @@ N_MNIST_TRAIN = 50_000  # load_mnist("train", n=None): the first 50,000 training
 
 @dataclass
 class Case:
-    """One model of one chapter at paper sizes: ``step(model)`` returns the loss of one training
-    step's forward pass; ``evaluate(model)`` one evaluation batch of ``eval_n`` examples, whose
-    activations are scaled to ``eval_batch``; ``expect`` checks the evaluation's output."""
+    """One model of one chapter at paper sizes: ``step(model)`` returns the loss of one
+    training step's forward pass; ``evaluate(model)`` one evaluation batch of ``eval_n``
+    examples, whose activations are scaled to ``eval_batch``; ``expect`` checks the
+    evaluation's output."""
 
     chapter: str
     name: str
@@ -58,7 +75,9 @@ class Case:
 
 
 def _bits(n, d=784, seed=0):
-    return torch.bernoulli(torch.full((n, d), 0.3), generator=torch.Generator().manual_seed(seed))
+    return torch.bernoulli(
+        torch.full((n, d), 0.3), generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def _grey(n, d=784, seed=0):
@@ -80,7 +99,9 @@ def _classifier_cases(chapter, name, model, objective, batch, n_pred):
     n = 4
 
     def evaluate(m):
-        return predictive(m, x[:n], n_pred)[0] if n_pred else torch.softmax(m(x[:n]), -1)
+        return (
+            predictive(m, x[:n], n_pred)[0] if n_pred else torch.softmax(m(x[:n]), -1)
+        )
 
     return Case(
         chapter,
@@ -94,7 +115,8 @@ def _classifier_cases(chapter, name, model, objective, batch, n_pred):
     )
 
 
-# --- the chapters -------------------------------------------------------------------------------
+# --- the chapters
+# -------------------------------------------------------------------------------
 
 
 def _setup():
@@ -179,7 +201,14 @@ def _nade():
             optimizer=False,
         ),
         Case(
-            "nade", "FVSBN", fvsbn, lambda m: fv(m, xe)["loss"], lambda m: m.log_prob(xe[:4]), like, 4, 1000
+            "nade",
+            "FVSBN",
+            fvsbn,
+            lambda m: fv(m, xe)["loss"],
+            lambda m: m.log_prob(xe[:4]),
+            like,
+            4,
+            1000,
         ),
     ]
 
@@ -189,11 +218,18 @@ def _bbb_regression():
     H, B = S["hidden"], S["batch_size"]
     x, y = _regression(B)
     sizes = [1, H, H, 1]
-    plain = mlp.PlainMLP(sizes, likelihood="gaussian", noise_std=S["init_noise"], learn_noise=True)
+    plain = mlp.PlainMLP(
+        sizes, likelihood="gaussian", noise_std=S["init_noise"], learn_noise=True
+    )
     prior = priors.GaussianPrior(S["prior_sigma"])
     kw = dict(likelihood="gaussian", parameterization="exp")
     model = bbb.BayesianMLP(
-        sizes, prior, noise_std=S["init_noise"], learn_noise=True, init_sigma=S["init_sigma"], **kw
+        sizes,
+        prior,
+        noise_std=S["init_noise"],
+        learn_noise=True,
+        init_sigma=S["init_sigma"],
+        **kw,
     )
     elbo = functools.partial(bbb.elbo_objective, n_data=S["n_train"])
     mean = ((4, 1), torch.float32)
@@ -230,7 +266,9 @@ def _bbb_mnist():
     mixture = priors.ScaleMixturePrior(pi, math.exp(-a), math.exp(-b))
     n_pred = S["n_pred_samples"]
     return [
-        _classifier_cases("bbb_mnist", "plain", mlp.PlainMLP(sizes), mlp.nll_objective, B, 0),
+        _classifier_cases(
+            "bbb_mnist", "plain", mlp.PlainMLP(sizes), mlp.nll_objective, B, 0
+        ),
         _classifier_cases(
             "bbb_mnist",
             "dropout",
@@ -242,7 +280,11 @@ def _bbb_mnist():
         _classifier_cases(
             "bbb_mnist",
             "BBB, Gaussian prior",
-            bbb.BayesianMLP(sizes, priors.GaussianPrior(S["gaussian_sigma"]), init_sigma=S["init_sigma"]),
+            bbb.BayesianMLP(
+                sizes,
+                priors.GaussianPrior(S["gaussian_sigma"]),
+                init_sigma=S["init_sigma"],
+            ),
             elbo,
             B,
             n_pred,
@@ -258,7 +300,9 @@ def _bbb_mnist():
     ]
 
 
-def _vae_case(chapter, name, model, batch, k_eval, eval_batch, objective=vae.elbo_objective):
+def _vae_case(
+    chapter, name, model, batch, k_eval, eval_batch, objective=vae.elbo_objective
+):
     x = _bits(batch)
     g = torch.Generator().manual_seed(0)
     return Case(
@@ -278,7 +322,12 @@ def _vae():
     eb = S["eval_batch"]
     return [
         _vae_case(
-            "vae", "VAE", vae.VAE(784, S["n_hidden"], S["n_latent"], 2), S["batch_size"], S["k_eval"], eb
+            "vae",
+            "VAE",
+            vae.VAE(784, S["n_hidden"], S["n_latent"], 2),
+            S["batch_size"],
+            S["k_eval"],
+            eb,
         ),
         _vae_case(
             "vae",
@@ -288,7 +337,14 @@ def _vae():
             S["k_eval"],
             eb,
         ),
-        _vae_case("vae", "2-D VAE", vae.VAE(784, S["n_hidden"], 2, 2), S["batch_size"], S["k_eval"], eb),
+        _vae_case(
+            "vae",
+            "2-D VAE",
+            vae.VAE(784, S["n_hidden"], 2, 2),
+            S["batch_size"],
+            S["k_eval"],
+            eb,
+        ),
     ]
 
 
@@ -296,25 +352,48 @@ def _laplace():
     S = config.sizes("laplace", "paper")
     H, B = S["mnist_hidden"], S["mnist_batch"]
     msizes = [784, H, H, 10]
-    vi = bbb.BayesianMLP(msizes, priors.GaussianPrior(1.0), local_reparameterization=True, init_sigma=1e-3)
+    vi = bbb.BayesianMLP(
+        msizes,
+        priors.GaussianPrior(1.0),
+        local_reparameterization=True,
+        init_sigma=1e-3,
+    )
     elbo = functools.partial(bbb.elbo_objective, n_data=N_MNIST_TRAIN, kl="closed")
     x, y = _grey(B), _labels(B)
 
     @torch.enable_grad()
-    def fit_laplace(m):  # the last-layer Kronecker Laplace of the MAP network, on one batch
-        la = laplace.Laplace(m, "classification", hessian="kron", subset="last_layer").fit(x, y, batch_size=B)
+    def fit_laplace(
+        m,
+    ):  # the last-layer Kronecker Laplace of the MAP network, on one batch
+        la = laplace.Laplace(
+            m, "classification", hessian="kron", subset="last_layer"
+        ).fit(x, y, batch_size=B)
         return torch.as_tensor(float(la.n_params))
 
     xr, yr = _regression(S["batch_size"])
     reg = mlp.PlainMLP(
-        [1, S["hidden"], S["hidden"], 1], likelihood="gaussian", noise_std=S["init_noise"], learn_noise=True
+        [1, S["hidden"], S["hidden"], 1],
+        likelihood="gaussian",
+        noise_std=S["init_noise"],
+        learn_noise=True,
     )
-    uci = mlp.PlainMLP([13, S["uci_hidden"], 1], likelihood="gaussian", learn_noise=True)  # Boston: 13 inputs
+    uci = mlp.PlainMLP(
+        [13, S["uci_hidden"], 1], likelihood="gaussian", learn_noise=True
+    )  # Boston: 13 inputs
     xu, yu = torch.randn(S["batch_size"], 13), torch.randn(S["batch_size"], 1)
     mean = ((4, 1), torch.float32)
     return [
-        _classifier_cases("laplace", "MNIST MAP network", mlp.PlainMLP(msizes), mlp.nll_objective, B, 0),
-        _classifier_cases("laplace", "MNIST Bayes by Backprop", vi, elbo, B, S["n_pred_samples"]),
+        _classifier_cases(
+            "laplace",
+            "MNIST MAP network",
+            mlp.PlainMLP(msizes),
+            mlp.nll_objective,
+            B,
+            0,
+        ),
+        _classifier_cases(
+            "laplace", "MNIST Bayes by Backprop", vi, elbo, B, S["n_pred_samples"]
+        ),
         Case(
             "laplace",
             "MNIST last-layer Laplace",
@@ -349,13 +428,15 @@ def _laplace():
 
 
 class _Chains(nn.Module):
-    """HMC's state: one flat weight vector per chain, as a parameter so the step can move it."""
+    """HMC's state: one flat weight vector per chain, as a parameter so the step can
+    move it."""
 
     def __init__(self, post, chains):
         super().__init__()
         self.post = post
         self.theta = nn.Parameter(
-            0.1 * torch.randn(chains, post.dim, generator=torch.Generator().manual_seed(0))
+            0.1
+            * torch.randn(chains, post.dim, generator=torch.Generator().manual_seed(0))
         )
 
 
@@ -365,10 +446,16 @@ def _inference_menu():
     sizes = [1, H, H, 1]
     x, y = _regression(S["n_train"])
     x_test, _ = _regression(S["n_test"], seed=1)
-    post = mcmc.NetworkPosterior(sizes, x, y, noise_std=0.15, prior_sigma=S["prior_sigma"])
+    post = mcmc.NetworkPosterior(
+        sizes, x, y, noise_std=0.15, prior_sigma=S["prior_sigma"]
+    )
     chains = _Chains(post, S["hmc_chains"])
-    draws = S["hmc_chains"] * S["hmc_samples"] * post.dim * 4.0  # the stored draws, float32
-    plain = mlp.PlainMLP(sizes, likelihood="gaussian", noise_std=S["init_noise"], learn_noise=True)
+    draws = (
+        S["hmc_chains"] * S["hmc_samples"] * post.dim * 4.0
+    )  # the stored draws, float32
+    plain = mlp.PlainMLP(
+        sizes, likelihood="gaussian", noise_std=S["init_noise"], learn_noise=True
+    )
     xb, yb = x[: S["batch_size"]], y[: S["batch_size"]]
     n = 4
     return [
@@ -401,22 +488,38 @@ def _dropout():
     H, B = S["mnist_hidden"], S["mnist_batch_size"]
     clf = mlp.PlainMLP([784, H, H, 10], dropout=S["mnist_dropout"])
     gal = functools.partial(
-        dropout.mc_dropout_objective, n_data=S["mnist_n_train"], length_scale=S["mnist_length_scale"]
+        dropout.mc_dropout_objective,
+        n_data=S["mnist_n_train"],
+        length_scale=S["mnist_length_scale"],
     )
-    svd = dropout.VariationalDropoutMLP([784, 300, 100, 10], threshold=S["svd_threshold"])
+    svd = dropout.VariationalDropoutMLP(
+        [784, 300, 100, 10], threshold=S["svd_threshold"]
+    )
     sgvlb = functools.partial(dropout.sgvlb_objective, n_data=S["svd_n_train"])
-    bnet = bbb.BayesianMLP([784, 300, 100, 10], local_reparameterization=True, init_sigma=S["bbb_init_sigma"])
+    bnet = bbb.BayesianMLP(
+        [784, 300, 100, 10],
+        local_reparameterization=True,
+        init_sigma=S["bbb_init_sigma"],
+    )
     elbo = functools.partial(bbb.elbo_objective, n_data=S["mnist_n_train"], kl="closed")
     R = S["reg_hidden"]
     reg = mlp.PlainMLP(
-        [1, R, R, 1], likelihood="gaussian", dropout=S["reg_dropout"], noise_std=0.15, learn_noise=True
+        [1, R, R, 1],
+        likelihood="gaussian",
+        dropout=S["reg_dropout"],
+        noise_std=0.15,
+        learn_noise=True,
     )
     xr, yr = _regression(S["reg_batch_size"])
     reg_gal = functools.partial(
-        dropout.mc_dropout_objective, n_data=S["reg_n_train"], length_scale=S["reg_length_scale"]
+        dropout.mc_dropout_objective,
+        n_data=S["reg_n_train"],
+        length_scale=S["reg_length_scale"],
     )
     x = _grey(B)
-    mc = functools.partial(dropout.mc_predict, generator=torch.Generator().manual_seed(0))
+    mc = functools.partial(
+        dropout.mc_predict, generator=torch.Generator().manual_seed(0)
+    )
     return [
         Case(
             "dropout",
@@ -428,7 +531,9 @@ def _dropout():
             4,
             B,
         ),
-        _classifier_cases("dropout", "sparse variational dropout", svd, sgvlb, S["svd_batch_size"], 0),
+        _classifier_cases(
+            "dropout", "sparse variational dropout", svd, sgvlb, S["svd_batch_size"], 0
+        ),
         _classifier_cases("dropout", "Bayes by Backprop", bnet, elbo, B, 0),
         Case(
             "dropout",
@@ -452,17 +557,28 @@ def _gan():
     )
     x = _grey(B)
 
-    def gan_losses(m):  # the two losses of one step of each player, as train_gan computes them
+    def gan_losses(
+        m,
+    ):  # the two losses of one step of each player, as train_gan computes them
         d = gan.discriminator_objective(m, x)["loss"]
         return d + gan.generator_objective(m, B)["loss"]
 
-    def parzen(m):  # the Parzen score of a batch of test digits against n_parzen generated samples
+    def parzen(
+        m,
+    ):  # the Parzen score of a batch of test digits against n_parzen generated samples
         return gan.parzen_log_likelihood(m.sample(S["n_parzen"]), x, S["sigmas"][0])
 
     clf = mlp.PlainMLP(S["clf_sizes"])
     return [
         Case("gan", "GAN", model, gan_losses, parzen, ((), torch.float64), B, B),
-        _vae_case("gan", "VAE", vae.VAE(784, S["vae_hidden"], S["vae_latent"]), B, S["k_vae"], 1000),
+        _vae_case(
+            "gan",
+            "VAE",
+            vae.VAE(784, S["vae_hidden"], S["vae_latent"]),
+            B,
+            S["k_vae"],
+            1000,
+        ),
         Case(
             "gan",
             "NADE",
@@ -493,7 +609,15 @@ def _mixture_posteriors():
     for c in S["components"]:
         model = dlgm.MixtureVAE(784, S["n_hidden"], S["n_latent"], n_components=c)
         cases.append(
-            _vae_case("mixture_posteriors", f"K = {c}", model, B, k, 100, dlgm.mixture_vae_objective)
+            _vae_case(
+                "mixture_posteriors",
+                f"K = {c}",
+                model,
+                B,
+                k,
+                100,
+                dlgm.mixture_vae_objective,
+            )
         )
     adaptive = dlgm.MixtureVAE(
         784,
@@ -503,10 +627,19 @@ def _mixture_posteriors():
         adaptive=True,
         threshold=S["threshold"],
     )
-    obj = functools.partial(dlgm.mixture_vae_objective, weight_entropy=S["weight_entropy"])
+    obj = functools.partial(
+        dlgm.mixture_vae_objective, weight_entropy=S["weight_entropy"]
+    )
     cases.append(_vae_case("mixture_posteriors", "adaptive", adaptive, B, k, 100, obj))
     cases.append(
-        _vae_case("mixture_posteriors", "VAE", vae.VAE(784, S["n_hidden"], S["n_latent"]), B, k, 100)
+        _vae_case(
+            "mixture_posteriors",
+            "VAE",
+            vae.VAE(784, S["n_hidden"], S["n_latent"]),
+            B,
+            k,
+            100,
+        )
     )
     return cases
 
@@ -540,8 +673,8 @@ def _param_bytes(model: nn.Module) -> float:
 
 
 def train_step(case: Case) -> tuple[torch.Tensor, float, float]:
-    """One training step of ``case`` (forward, backward, Adam): the loss, the bytes autograd saved
-    for the backward pass, and the seconds the step took."""
+    """One training step of ``case`` (forward, backward, Adam): the loss, the bytes
+    autograd saved for the backward pass, and the seconds the step took."""
     saved = [0.0]
 
     def pack(t):
@@ -562,7 +695,8 @@ def train_step(case: Case) -> tuple[torch.Tensor, float, float]:
 
 
 def evaluate(case: Case) -> tuple[torch.Tensor, float]:
-    """One evaluation of ``case``: its output and the bytes of its largest module output."""
+    """One evaluation of ``case``: its output and the bytes of its largest module
+    output."""
     largest = [0.0]
 
     def hook(module, inputs, output):
@@ -580,7 +714,8 @@ def evaluate(case: Case) -> tuple[torch.Tensor, float]:
 
 
 def memory_estimate(case: Case, saved: float, largest: float) -> dict[str, float]:
-    """Bytes a paper-size run needs, training and evaluation (see the module's docstring)."""
+    """Bytes a paper-size run needs, training and evaluation (see the module's
+    docstring)."""
     p = _param_bytes(case.model)
     train = (4 if case.optimizer else 1) * p + 2 * saved + case.kept_bytes
     ev = p + 4 * largest * case.eval_batch / case.eval_n + case.kept_bytes
@@ -615,15 +750,18 @@ def test_paper_sizes_train_evaluate_and_fit(chapter):
         assert torch.isfinite(out).all(), f"{what}: evaluation is not finite"
         mem = memory_estimate(case, saved, largest)
         assert mem["peak"] < LIMIT_GIB * GIB, (
-            f"{what} would not fit in {LIMIT_GIB:g} GiB: about {mem['peak'] / GIB:.1f} GiB "
-            f"(parameters {mem['params'] / GIB:.2f} GiB, training step {mem['train'] / GIB:.2f} GiB, "
+            f"{what} would not fit in {LIMIT_GIB:g} GiB: about {mem['peak'] / GIB:.1f} "
+            "GiB "
+            f"(parameters {mem['params'] / GIB:.2f} GiB, training step "
+            f"{mem['train'] / GIB:.2f} GiB, "
             f"evaluation batch of {case.eval_batch} {mem['eval'] / GIB:.2f} GiB); "
             f"lower the batch or the sizes in probdl/sizes/{chapter}.py"
         )
 
 
 def test_memory_estimate_catches_a_model_too_large():
-    """The estimate is not vacuous: a 784-60000-10 network at batch 100000 is far over 24 GiB."""
+    """The estimate is not vacuous: a 784-60000-10 network at batch 100000 is far over
+    24 GiB."""
     x = _grey(8)
     big = Case(
         "none",
@@ -639,4 +777,6 @@ def test_memory_estimate_catches_a_model_too_large():
     _, largest = evaluate(big)
     mem = memory_estimate(big, saved, largest)
     assert mem["peak"] > LIMIT_GIB * GIB, mem
-    assert saved >= 8 * 60_000 * 4, saved  # at least the hidden activations were counted
+    assert saved >= 8 * 60_000 * 4, (
+        saved
+    )  # at least the hidden activations were counted

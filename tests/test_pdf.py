@@ -1,7 +1,8 @@
-"""The PDFs of the book (tools/pdf.py), built from the built HTML book with headless Chromium and
-read back as text and images: every page of the table of contents is there, numbered per chapter,
-with its figures, and no raw TeX or MyST syntax is left. Needs a built book (skips without one,
-unless PROBDL_REQUIRE_BROWSER=1) and Chromium (see browser_support.py)."""
+"""The PDFs of the book (tools/pdf.py), built from the built HTML book with headless
+Chromium and read back as text and images: every page of the table of contents is there,
+numbered per chapter, with its figures, and no raw TeX or MyST syntax is left. Needs a
+built book (skips without one, unless PROBDL_REQUIRE_BROWSER=1) and Chromium (see
+browser_support.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ SITE = Path(os.environ.get("PROBDL_SITE", ROOT / "_build" / "html"))
 sys.path.insert(0, str(ROOT / "tools"))
 import pdf  # noqa: E402
 
-RAW_TEX = re.compile(r"\$\$|\\(begin|end|frac|mathcal|mathbb|mathrm|sum|int|log|sqrt)\b")
+RAW_TEX = re.compile(
+    r"\$\$|\\(begin|end|frac|mathcal|mathbb|mathrm|sum|int|log|sqrt)\b"
+)
 RAW_MYST = re.compile(
     r"\{(glue:text|glue|numref|cite:p|cite:t|cite|doc|eq|exercise|solution)\}|:label:|```\{|:::"
 )
@@ -32,20 +35,30 @@ RAW_MYST = re.compile(
 @pytest.fixture(scope="module")
 def pdfs(tmp_path_factory, browser):
     if not (SITE / "index.html").is_file():
-        skip_or_fail(f"no built book at {SITE}: build it first with `jupyter-book build .`")
+        skip_or_fail(
+            f"no built book at {SITE}: build it first with `jupyter-book build .`"
+        )
     if shutil.which("pdftotext") is None or shutil.which("pdfimages") is None:
-        skip_or_fail("poppler's pdftotext and pdfimages are missing: `apt-get install poppler-utils`")
+        skip_or_fail(
+            "poppler's pdftotext and pdfimages are missing: `apt-get install "
+            "poppler-utils`"
+        )
     return pdf.build(SITE, tmp_path_factory.mktemp("pdf"), browser=browser)
 
 
 def read(path: Path) -> str:
     """The PDF's text, by poppler's pdftotext."""
-    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def images(path: Path) -> int:
-    """The images the PDF holds, by poppler's pdfimages (two header lines, then one line each)."""
-    out = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True)
+    """The images the PDF holds, by poppler's pdfimages (two header lines, then one line
+    each)."""
+    out = subprocess.run(
+        ["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True
+    )
     return len(out.stdout.splitlines()) - 2
 
 
@@ -56,7 +69,9 @@ def title(stem: str) -> str:
         text = (ROOT / "book" / "99_bibliography.md").read_text()
     else:
         cells = json.loads((ROOT / "book" / f"{stem}.ipynb").read_text())["cells"]
-        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        text = "\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+        )
     return re.search(r"^# (.+)$", text, re.M).group(1).strip()
 
 
@@ -67,12 +82,14 @@ def page_html(stem: str) -> str:
 
 
 def figures(stem: str) -> int:
-    """The page's figures and plots (images under _images/, not the launch buttons' logos)."""
+    """The page's figures and plots (images under _images/, not the launch buttons'
+    logos)."""
     return len(re.findall(r"<img\b[^>]*src=\"[^\"]*_images/", page_html(stem)))
 
 
 def code_tex(stem: str) -> dict[str, int]:
-    """TeX the page's code cells hold as text (plot labels, docstrings): allowed in the PDF."""
+    """TeX the page's code cells hold as text (plot labels, docstrings): allowed in the
+    PDF."""
     code = " ".join(re.findall(r"<pre[^>]*>(.*?)</pre>", page_html(stem), flags=re.S))
     code = html_lib.unescape(re.sub(r"<[^>]+>", "", code))
     return collections.Counter(m.group(0) for m in RAW_TEX.finditer(code))
@@ -97,17 +114,24 @@ def test_page_pdf_is_typeset_numbered_and_has_its_figures(pdfs, stem):
     text = read(pdfs[stem])
     found = collections.Counter(m.group(0) for m in RAW_TEX.finditer(text))
     extra = {k: n for k, n in (found - code_tex(stem)).items()}
-    assert not extra, f"{stem}: TeX left untypeset in the PDF (beyond what its code shows): {extra}"
+    assert not extra, (
+        f"{stem}: TeX left untypeset in the PDF (beyond what its code shows): {extra}"
+    )
     raw = sorted(set(m.group(0) for m in RAW_MYST.finditer(text)))
     assert not raw, f"{stem}: raw MyST in the PDF: {raw}"
     n = images(pdfs[stem])
-    assert n >= figures(stem), f"{stem}: {n} images in the PDF, {figures(stem)} in the page"
+    assert n >= figures(stem), (
+        f"{stem}: {n} images in the PDF, {figures(stem)} in the page"
+    )
     number = re.match(r"(\d\d)_", stem)
     if (
         number
         and 1 <= int(number.group(1)) <= 11
-        and "{exercise}" in json.dumps(json.loads((ROOT / "book" / f"{stem}.ipynb").read_text()))
+        and "{exercise}"
+        in json.dumps(json.loads((ROOT / "book" / f"{stem}.ipynb").read_text()))
     ):
-        assert f"Exercise {int(number.group(1))}.1" in text, f"{stem}: exercises not numbered per chapter"
+        assert f"Exercise {int(number.group(1))}.1" in text, (
+            f"{stem}: exercises not numbered per chapter"
+        )
     if stem == "99_bibliography":
         assert "Blundell" in text and "Kingma" in text

@@ -55,7 +55,12 @@ def test_image_grid_and_rows():
 def test_predictive_band():
     x = torch.linspace(0, 1, 50)
     fig = plotting.predictive_band(
-        x, torch.sin(x), 0.1 * torch.ones(50), x_train=x[:10], y_train=x[:10], truth=torch.sin
+        x,
+        torch.sin(x),
+        0.1 * torch.ones(50),
+        x_train=x[:10],
+        y_train=x[:10],
+        truth=torch.sin,
     )
     ax = fig.axes[0]
     assert len(ax.collections) >= 2  # two bands

@@ -1,13 +1,15 @@
-"""The built book as a reader sees it: pages opened in headless Chromium with every host but this
-machine unreachable, checked on the rendered DOM (formulas typeset by the book's own MathJax,
-figures loaded, exercise and solution blocks present, no console errors, nothing fetched from the
-network), plus static checks of the HTML and of the download button's notebooks.
+"""The built book as a reader sees it: pages opened in headless Chromium with every host
+but this machine unreachable, checked on the rendered DOM (formulas typeset by the
+book's own MathJax, figures loaded, exercise and solution blocks present, no console
+errors, nothing fetched from the network), plus static checks of the HTML and of the
+download button's notebooks.
 
-They need a built book (``jupyter-book build .``; ``PROBDL_SITE`` points elsewhere) and, for the
-browser, Debian's ``chromium`` (``apt-get install chromium``) and the ``playwright`` package; where
-either is missing they skip with a message that says so, unless ``PROBDL_REQUIRE_BROWSER=1`` (set
-by ``.ci/run`` after it has built the book), which turns a skip into a failure. Screenshots go to
-``PROBDL_SCREENSHOTS`` (default ``_build/screenshots``).
+They need a built book (``jupyter-book build .``; ``PROBDL_SITE`` points elsewhere) and,
+for the browser, Debian's ``chromium`` (``apt-get install chromium``) and the
+``playwright`` package; where either is missing they skip with a message that says so,
+unless ``PROBDL_REQUIRE_BROWSER=1`` (set by ``.ci/run`` after it has built the book),
+which turns a skip into a failure. Screenshots go to ``PROBDL_SCREENSHOTS`` (default
+``_build/screenshots``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from browser_support import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("PROBDL_SITE", ROOT / "_build" / "html"))
-SCREENSHOTS = Path(os.environ.get("PROBDL_SCREENSHOTS", ROOT / "_build" / "screenshots"))
+SCREENSHOTS = Path(
+    os.environ.get("PROBDL_SCREENSHOTS", ROOT / "_build" / "screenshots")
+)
 SCREENSHOT_PAGES = ("01_elbo", "04_bbb_regression")
 
 
@@ -36,14 +40,18 @@ def chapter_pages() -> list[str]:
 
 def exercise_count(stem: str) -> int:
     nb = json.loads((ROOT / "book" / f"{stem}.ipynb").read_text(encoding="utf-8"))
-    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    text = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
     return len(re.findall(r"^[`:]{3,}\{exercise\}", text, flags=re.M))
 
 
 @pytest.fixture(scope="module")
 def site() -> Path:
     if not (SITE / "index.html").is_file():
-        skip_or_fail(f"no built book at {SITE}: build it first with `jupyter-book build .`")
+        skip_or_fail(
+            f"no built book at {SITE}: build it first with `jupyter-book build .`"
+        )
     return SITE
 
 
@@ -63,19 +71,27 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def open_page(browser, url: str):
-    """Open ``url``; wait until MathJax has typeset; return (page, console errors, remote requests)."""
+    """Open ``url``; wait until MathJax has typeset; return (page, console errors,
+    remote requests)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors, remote = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on(
         "request",
-        lambda r: remote.append(r.url) if urlparse(r.url).hostname not in ("127.0.0.1", None) else None,
+        lambda r: (
+            remote.append(r.url)
+            if urlparse(r.url).hostname not in ("127.0.0.1", None)
+            else None
+        ),
     )
     page.goto(url, wait_until="load")
-    if page.locator('script[src*="mathjax"]').count():  # Sphinx loads MathJax only on pages with math
+    if page.locator(
+        'script[src*="mathjax"]'
+    ).count():  # Sphinx loads MathJax only on pages with math
         page.wait_for_function(
-            "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+            timeout=30_000,
         )
         page.evaluate("() => MathJax.startup.promise")
     return page, errors, remote
@@ -85,7 +101,8 @@ RENDERED = """() => {
   const main = document.querySelector('main') || document.body;
   const display = [...main.querySelectorAll('div.math')];
   const clone = main.cloneNode(true);
-  clone.querySelectorAll('pre, code, script, style, .highlight, mjx-container').forEach(e => e.remove());
+  clone.querySelectorAll('pre, code, script, style, .highlight, mjx-container')
+    .forEach(e => e.remove());
   const text = clone.innerText;
   const imgs = [...main.querySelectorAll('img')];
   return {
@@ -93,7 +110,8 @@ RENDERED = """() => {
     typeset: display.filter(d => d.querySelector('mjx-container')).length,
     raw: (text.match(/\\$\\$|\\\\begin\\{/g) || []).length,
     images: imgs.length,
-    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0))
+      .map(i => i.getAttribute('src')),
     exercises: main.querySelectorAll('.exercise').length,
     solutions: main.querySelectorAll('.solution').length,
   };
@@ -113,7 +131,9 @@ def test_chapter_renders_offline_in_a_browser(browser, server, stem):
             page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"))
     finally:
         page.close()
-    assert r["typeset"] == r["display"], f"{stem}: {r['display'] - r['typeset']} display formulas not typeset"
+    assert r["typeset"] == r["display"], (
+        f"{stem}: {r['display'] - r['typeset']} display formulas not typeset"
+    )
     assert r["raw"] == 0, f"{stem}: {r['raw']} raw $$ or \\begin left in the text"
     assert not r["broken"], f"{stem}: images that did not load: {r['broken']}"
     n_ex = exercise_count(stem)
@@ -138,8 +158,14 @@ def test_math_is_typeset_on_the_intro_and_the_chapters_have_math(browser, server
 
 def test_no_page_loads_a_script_or_stylesheet_from_the_network(site):
     remote = re.compile(r"<(?:script[^>]+src|link[^>]+href)=\"(?:https?:)?//", re.I)
-    offenders = [p.name for p in site.rglob("*.html") if remote.search(p.read_text(encoding="utf-8"))]
-    assert not offenders, f"pages that load a script or stylesheet from the network: {offenders}"
+    offenders = [
+        p.name
+        for p in site.rglob("*.html")
+        if remote.search(p.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, (
+        f"pages that load a script or stylesheet from the network: {offenders}"
+    )
     assert (site / "_static" / "mathjax" / "tex-svg-full.js").is_file()
 
 
@@ -149,4 +175,6 @@ def test_download_button_gives_the_executed_notebook(site):
     assert notebooks, f"no notebooks under {sources}"
     for nb in notebooks:
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
-        assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{nb.name} has no outputs"
+        assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), (
+            f"{nb.name} has no outputs"
+        )

@@ -74,7 +74,9 @@ def test_evaluations_and_early_stopping_restore_the_best():
     )
     assert h.stopped_early and len(h.evals) == 5 and len(h) == 50
     assert h.best["score"] == 3.0 and h.best["step"] == 20
-    assert torch.equal(model.weight.detach(), snapshots[1]), "the best parameters are restored"
+    assert torch.equal(model.weight.detach(), snapshots[1]), (
+        "the best parameters are restored"
+    )
     assert model.training
 
 
@@ -102,11 +104,18 @@ def test_checkpoint_roundtrip(tmp_path):
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     path = tmp_path / "ckpt" / "model.pt"
-    train.fit(model, mse, (x, y), steps=15, optimizer=opt, checkpoint=path, progress=False)
-    fresh, fresh_opt = torch.nn.Linear(3, 1), torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    train.fit(
+        model, mse, (x, y), steps=15, optimizer=opt, checkpoint=path, progress=False
+    )
+    fresh, fresh_opt = (
+        torch.nn.Linear(3, 1),
+        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+    )
     extra = train.load_checkpoint(path, fresh, fresh_opt)
     assert extra["step"] == 15
-    assert torch.equal(fresh.weight, model.weight) and torch.equal(fresh.bias, model.bias)
+    assert torch.equal(fresh.weight, model.weight) and torch.equal(
+        fresh.bias, model.bias
+    )
     with pytest.raises(FileNotFoundError):
         train.load_checkpoint(tmp_path / "nope.pt", fresh)
 
@@ -116,7 +125,16 @@ def test_scheduler_steps_per_epoch():
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     x, y, _ = linear_problem(100)
-    train.fit(model, mse, (x, y), epochs=3, batch_size=50, optimizer=opt, scheduler=sched, progress=False)
+    train.fit(
+        model,
+        mse,
+        (x, y),
+        epochs=3,
+        batch_size=50,
+        optimizer=opt,
+        scheduler=sched,
+        progress=False,
+    )
     assert opt.param_groups[0]["lr"] == pytest.approx(0.125)
 
 
@@ -128,18 +146,32 @@ def test_errors_are_clear():
     with pytest.raises(ValueError, match="same first dimension"):
         train.fit(model, mse, (x, y[:50]), steps=1, progress=False)
     with pytest.raises(train.TrainingError, match="'loss'"):
-        train.fit(model, lambda m, a, b: {"mse": m(a).sum()}, (x, y), steps=1, progress=False)
+        train.fit(
+            model, lambda m, a, b: {"mse": m(a).sum()}, (x, y), steps=1, progress=False
+        )
     with pytest.raises(train.TrainingError, match="nan at step 0"):
-        train.fit(model, lambda m, a, b: {"loss": m(a).sum() * float("nan")}, (x, y), steps=1, progress=False)
+        train.fit(
+            model,
+            lambda m, a, b: {"loss": m(a).sum() * float("nan")},
+            (x, y),
+            steps=1,
+            progress=False,
+        )
     with pytest.raises(train.TrainingError, match="scalars"):
-        train.fit(model, lambda m, a, b: {"loss": m(a).mean(), "v": m(a)}, (x, y), steps=1, progress=False)
+        train.fit(
+            model,
+            lambda m, a, b: {"loss": m(a).mean(), "v": m(a)},
+            (x, y),
+            steps=1,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="early_stopping needs an eval_fn"):
         train.fit(model, mse, (x, y), steps=1, early_stopping=("x", 1), progress=False)
 
 
 def test_a_passed_time_limit_warns_and_still_runs_every_epoch():
-    """max_seconds never changes a number: a run that passes it warns once and trains every epoch
-    it was asked for, with the same parameters as a run without a limit."""
+    """max_seconds never changes a number: a run that passes it warns once and trains
+    every epoch it was asked for, with the same parameters as a run without a limit."""
     x, y, _ = linear_problem()
     runs = []
     for limit in (None, 0.0):
@@ -149,10 +181,19 @@ def test_a_passed_time_limit_warns_and_still_runs_every_epoch():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             h = train.fit(
-                model, mse, (x, y), epochs=3, batch_size=10, max_seconds=limit, progress=False, generator=g
+                model,
+                mse,
+                (x, y),
+                epochs=3,
+                batch_size=10,
+                max_seconds=limit,
+                progress=False,
+                generator=g,
             )
         passed = [w for w in caught if "expected" in str(w.message)]
-        assert len(passed) == (0 if limit is None else 1), [str(w.message) for w in caught]
+        assert len(passed) == (0 if limit is None else 1), [
+            str(w.message) for w in caught
+        ]
         runs.append((h, model))
     (h_free, m_free), (h_late, m_late) = runs
     steps_per_epoch = -(-len(x) // 10)

