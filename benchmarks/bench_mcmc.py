@@ -279,8 +279,7 @@ def run(method, chains=8, iterations=20, n_leapfrog=10, n_train=500, device="cpu
     }
 
 
-# --- effective samples per second: the chapter's adapted HMC against NumPyro's NUTS
-# -----------
+# --- effective samples per second: the chapter's adapted HMC against NumPyro's NUTS ---
 
 ESS_X = (
     0.1,

@@ -50,8 +50,7 @@ def _test_set(n_test, device):
     )
 
 
-# --- the baseline: the PyTorch example, written plainly
-# --------------------------------------
+# --- the baseline: the PyTorch example, written plainly -------------------------------
 
 
 class ExampleVAE(torch.nn.Module):
@@ -141,8 +140,7 @@ def run_example(n_train=None, n_test=10000, seed=0, device="cpu"):
     }
 
 
-# --- probdl
-# ------------------------------------------------------------------------------------
+# --- probdl ---------------------------------------------------------------------------
 
 
 def run_probdl(n_train=None, n_test=10000, seed=0, fused=False, device="cpu"):

@@ -152,6 +152,38 @@ def test_minibatch_estimate_is_unbiased_for_the_full_data_objective():
     assert abs(other - full) > 1e-3
 
 
+def test_elbo_objective_against_torch_distributions():
+    """F = (N/B) sum log N(y; f(x; w), s^2) - KL(q || p), from torch.distributions: with
+    sigma tiny the sampled w is mu, so the likelihood term is the mean network's."""
+    torch.manual_seed(3)
+    model = bbb.BayesianMLP(
+        [2, 5, 1],
+        priors.GaussianPrior(0.7),
+        likelihood="gaussian",
+        noise_std=0.4,
+        init_sigma=1e-9,
+    ).double()
+    x = torch.randn(8, 2, dtype=torch.float64)
+    y = torch.randn(8, 1, dtype=torch.float64)
+    out = bbb.elbo_objective(model, x, y, n_data=40, kl="closed")
+    h = x
+    for i, layer in enumerate(model.layers):
+        (w_mu, _), (b_mu, _) = layer.params()
+        h = torch.nn.functional.linear(h, w_mu, b_mu)
+        h = torch.relu(h) if i < len(model.layers) - 1 else h
+    kl = sum(
+        kl_divergence(Normal(mu, sigma), Normal(0.0, 0.7)).sum()
+        for layer in model.layers
+        for mu, sigma in layer.params()
+    )
+    log_lik = Normal(h, 0.4).log_prob(y).sum() * 40 / 8
+    assert kl.item() > 100 and log_lik.item() < -100  # both terms weigh: a sign shows
+    torch.testing.assert_close(
+        out["F"].detach(), (log_lik - kl).detach(), rtol=1e-6, atol=1e-6
+    )
+    torch.testing.assert_close(out["loss"].detach(), -(log_lik - kl).detach() / 40)
+
+
 def test_blundell_kl_weights_sum_to_one_and_keep_the_epoch_unbiased():
     for m in (1, 3, 10, 500, 2000):
         w = bbb.minibatch_kl_weights(m)

@@ -92,8 +92,7 @@ def test_against_arviz(case):
     )
 
 
-# --- the paper's definitions, written out directly
-# -----------------------------------------
+# --- the paper's definitions, written out directly ------------------------------------
 
 
 def ref_split(x):

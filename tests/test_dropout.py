@@ -14,8 +14,7 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 from probdl import dropout, mlp, train
 
-# --- the KL
-# ---------------------------------------------------------------------------------
+# --- the KL ---------------------------------------------------------------------------
 
 
 def test_kl_approximation_matches_quadrature():
@@ -60,8 +59,7 @@ def test_kl_depends_on_alpha_only_and_rejects_non_tensors():
         dropout.kl_log_uniform(0.3)
 
 
-# --- the layer
-# --------------------------------------------------------------------------------
+# --- the layer ------------------------------------------------------------------------
 
 
 def _layer(parameterization="additive", local=True, seed=0, **kw):
@@ -179,8 +177,7 @@ def test_bad_arguments_say_what_to_do():
         )
 
 
-# --- the objective and training
-# -----------------------------------------------------------------
+# --- the objective and training -------------------------------------------------------
 
 
 def test_objective_and_warmup():
@@ -246,8 +243,7 @@ def test_gradient_variance_of_the_three_estimators():
     ), nets
 
 
-# --- MC dropout
-# ---------------------------------------------------------------------------------
+# --- MC dropout -----------------------------------------------------------------------
 
 
 def test_mc_predict_regression_classification_and_modes():
@@ -302,8 +298,7 @@ def test_mc_predict_regression_classification_and_modes():
         dropout.mc_predict(reg, x, 0)
 
 
-# --- Bernoulli dropout as variational inference
-# -------------------------------------------------
+# --- Bernoulli dropout as variational inference ---------------------------------------
 
 
 def _mixture_kl_draws(m, p, sigma, length_scale, z, e):

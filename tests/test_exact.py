@@ -18,8 +18,7 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-# --- Bayesian linear regression
-# ---------------------------------------------------------------
+# --- Bayesian linear regression -------------------------------------------------------
 
 
 def test_posterior_is_bayes_rule_on_a_grid(blr1):
@@ -136,8 +135,7 @@ def test_blr_errors():
         m.elbo(torch.zeros(1))
 
 
-# --- the linear-Gaussian model and its VAE
-# ---------------------------------------------------
+# --- the linear-Gaussian model and its VAE --------------------------------------------
 
 
 def test_linear_vae_exact_identities():

@@ -241,8 +241,7 @@ def test_init_bias_gives_independent_fit():
     assert torch.allclose(m.log_prob(x), indep, atol=1e-4)
 
 
-# --- baselines
-# ------------------------------------------------------------------------------
+# --- baselines ------------------------------------------------------------------------
 
 
 def test_mixture_log_prob_matches_torch_distributions():

@@ -115,8 +115,7 @@ def _classifier_cases(chapter, name, model, objective, batch, n_pred):
     )
 
 
-# --- the chapters
-# -------------------------------------------------------------------------------
+# --- the chapters ---------------------------------------------------------------------
 
 
 def _setup():

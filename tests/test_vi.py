@@ -16,8 +16,7 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-# --- kl_normal / kl_mvn
-# -----------------------------------------------------------------------
+# --- kl_normal / kl_mvn ---------------------------------------------------------------
 
 
 def test_kl_normal_matches_torch_distributions():
@@ -97,8 +96,7 @@ def test_entropy_and_log_prob():
     torch.testing.assert_close(vi.gaussian_entropy(s), Normal(mu, s).entropy().sum(-1))
 
 
-# --- reparameterize / log_mean_exp (the existing API)
-# -----------------------------------------
+# --- reparameterize / log_mean_exp (the existing API) ---------------------------------
 
 
 def test_reparameterize_moments_and_gradient():
@@ -121,8 +119,7 @@ def test_log_mean_exp():
     )
 
 
-# --- the conjugate model, to check the estimators against
-# -------------------------------------
+# --- the conjugate model, to check the estimators against -----------------------------
 
 
 def test_pathwise_and_score_function_are_unbiased():
@@ -170,8 +167,7 @@ def test_pathwise_elbo_gradient_matches_closed_form(blr3):
     assert ((gd.mean(0) + 1 - cd).abs() < 4 * gd.std(0) / math.sqrt(50_000)).all()
 
 
-# --- stochastic optimisation
-# ------------------------------------------------------------------
+# --- stochastic optimisation ----------------------------------------------------------
 
 
 def test_robbins_monro_schedule():
@@ -212,8 +208,7 @@ def test_minibatch_gradient_is_unbiased(blr3):
     torch.testing.assert_close(torch.stack(grads).mean(0), full)
 
 
-# --- the ELBO's gradient: total derivative and path derivative
-# --------------------------------
+# --- the ELBO's gradient: total derivative and path derivative ------------------------
 
 
 @pytest.mark.parametrize("path_derivative", [False, True])

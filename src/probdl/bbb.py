@@ -365,12 +365,15 @@ def elbo_objective(
         raise ValueError(f"kl must be 'mc' or 'closed', got {kl!r}")
     weight = float(kl_weight()) if callable(kl_weight) else float(kl_weight)
     scale = n_data / x.shape[0]
+    # exercise bbbr-ex-e: the minibatch estimate F of the full-data ELBO
+    ### BEGIN SOLUTION
     log_lik = surprise = 0.0
     for _ in range(n_samples):
         log_lik = log_lik + model.log_likelihood(model(x, generator), y).sum() * scale
         surprise = surprise + (-model.kl() if kl == "closed" else model.log_p() - model.log_q())
     log_lik, surprise = log_lik / n_samples, surprise / n_samples
     elbo = log_lik + weight * surprise
+    ### END SOLUTION
     return {
         "loss": -elbo / n_data,
         "F": elbo,

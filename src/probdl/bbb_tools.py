@@ -68,11 +68,14 @@ def manual_gradients(
         for li, (layer, e) in enumerate(zip(model.layers, eps)):
             for name, (mu, sigma), ei in zip(("weight", "bias"), layer.params(), e):
                 gi = next(g)
+                # exercise bbbr-ex-e: dF/dmu and dF/dd from g, and log q(w) at the sample
+                ### BEGIN SOLUTION
                 if path:  # the exercise's bracket: - d log q / dw = (w - mu) / sigma^2 = eps / sigma
                     gi = gi + ei / sigma
                 grads[f"layers.{li}.{name}_mu"] = gi
                 grads[f"layers.{li}.{name}_log_sigma"] = gi * sigma * ei + (0.0 if path else 1.0)
                 log_q = log_q + (-torch.log(sigma) - 0.5 * ei**2 - 0.5 * LOG_2PI).sum()
+                ### END SOLUTION
         value = log_lik + log_prior - log_q
     return grads, value.detach()
 

@@ -48,9 +48,12 @@ def stick_breaking(gamma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     log gamma_k + sum_{j<k} log(1 - gamma_j)); ``gamma_K = 1`` closes the stick."""
     if ((gamma < 0) | (gamma > 1)).any():
         raise ValueError("stick_breaking needs gamma in [0, 1]")
+    # exercise mix-ex-stick: the weights and the stick left, as sums of logs
+    ### BEGIN SOLUTION
     log_left = torch.cumsum(torch.log1p(-gamma.clamp(max=1.0)), dim=-1)  # log remaining_k
     before = F.pad(log_left[..., :-1], (1, 0))  # log prod_{j<k} (1 - gamma_j)
     return gamma * before.exp(), log_left.exp()
+    ### END SOLUTION
 
 
 def categorical_entropy(log_weights: torch.Tensor) -> torch.Tensor:

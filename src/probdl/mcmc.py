@@ -1,13 +1,10 @@
 """Markov chain Monte Carlo for network posteriors: Hamiltonian Monte Carlo (Duane et al. 1987;
-Neal 2011) with step-size adaptation by dual averaging (Hoffman & Gelman 2014), stochastic
-gradient Langevin dynamics (Welling & Teh 2011); the diagnostics (split-R-hat, its
-rank-normalized version and the bulk and tail effective sample sizes) live in
-:mod:`probdl.diagnostics` and are re-exported here.
+Neal 2011) with dual-averaging step sizes (Hoffman & Gelman 2014), stochastic gradient Langevin
+dynamics (Welling & Teh 2011); the diagnostics live in :mod:`probdl.diagnostics` (re-exported).
 
 Every sampler runs several chains as one batch: ``log_prob`` maps a ``(chains, dim)`` tensor to
-``(chains,)`` and the samples come back as ``(n_samples, chains, dim)``. :class:`NetworkPosterior`
-writes a ReLU network's log posterior as a function of one flat weight vector per chain, with
-the chains' forward passes batched into ``torch.baddbmm`` calls.
+``(chains,)``, samples come back as ``(n_samples, chains, dim)``. :class:`NetworkPosterior` is a
+ReLU network's log posterior in one flat weight vector per chain (batched ``torch.baddbmm``).
 """
 
 from __future__ import annotations
@@ -56,6 +53,8 @@ def leapfrog(log_prob: LogProb, q, p, step_size, n_steps: int, grad=None, inv_ma
     eps = torch.as_tensor(step_size, dtype=q.dtype, device=q.device).reshape(-1, 1)
     if grad is None:
         _, grad = value_and_grad(log_prob, q)
+    # exercise menu-ex-hmc-step: the leapfrog steps (value_and_grad gives log p and its gradient)
+    ### BEGIN SOLUTION
     p = p + 0.5 * eps * grad
     for i in range(n_steps):
         q = q + eps * (p if inv_mass is None else inv_mass * p)
@@ -64,14 +63,13 @@ def leapfrog(log_prob: LogProb, q, p, step_size, n_steps: int, grad=None, inv_ma
             p = p + eps * grad
     p = p + 0.5 * eps * grad
     return q, p, lp, grad
+    ### END SOLUTION
 
 
 def _check_init(init: torch.Tensor, n_samples: int, n_warmup: int) -> torch.Tensor:
     if not torch.is_tensor(init) or init.dim() != 2:
         shape = tuple(init.shape) if torch.is_tensor(init) else type(init).__name__
-        raise ValueError(
-            f"init must be a (chains, dim) tensor (use x.unsqueeze(0) for one chain); got {shape}"
-        )
+        raise ValueError(f"init must be (chains, dim) (x.unsqueeze(0) for one chain); got {shape}")
     if n_samples < 1 or n_warmup < 0:
         raise ValueError(f"need n_samples >= 1 and n_warmup >= 0; got {n_samples} and {n_warmup}")
     return init.detach().clone()
@@ -79,8 +77,11 @@ def _check_init(init: torch.Tensor, n_samples: int, n_warmup: int) -> torch.Tens
 
 def _accept_prob(h0: torch.Tensor, h1: torch.Tensor) -> torch.Tensor:
     """min(1, exp(H0 - H1)), 0 where the new energy is not finite (a divergent trajectory)."""
+    # exercise menu-ex-hmc-step: the Metropolis acceptance probability of a trajectory
+    ### BEGIN SOLUTION
     a = torch.exp(torch.clamp(h0 - h1, max=0.0))
     return torch.where(torch.isfinite(h1), a, torch.zeros_like(a))
+    ### END SOLUTION
 
 
 def _momentum(q: torch.Tensor, inv_mass, generator) -> torch.Tensor:
@@ -354,11 +355,9 @@ class NetworkPosterior:
 
     @torch.no_grad()
     def value_and_grad(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`log_prob` and its gradient, the backward pass written out for ReLU networks
-        (``benchmarks/bench_mcmc.py`` times it against autograd; other activations use
-        autograd): with g the
-        gradient with respect to a layer's output, W's gradient is g^T h (h the layer's
-        input), b's is the sum of g over the data, and g passes back as (g W) * [h > 0]."""
+        """:meth:`log_prob` and its gradient by a written-out backward pass (ReLU; other
+        activations use autograd): with g the gradient in a layer's output and h its input, W's
+        gradient is g^T h, b's the sum of g, and g passes back as (g W) * [h > 0]."""
         if self.activation is not torch.relu:
             return value_and_grad(self.log_prob, theta)
         hs, i, c, out = [self.x.expand(theta.shape[0], *self.x.shape)], 0, theta.shape[0], None

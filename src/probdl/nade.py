@@ -68,6 +68,8 @@ def log_prob_reference(model: "NADE", x: torch.Tensor) -> torch.Tensor:
     (:class:`NADELogProb`) is checked against in the tests, the chapter and the benchmark."""
     x = check_binary(x, model.n_visible, "NADE").to(model.W.dtype)
     W, c, V, b = model.W, model.c, model.V, model.b
+    # exercise nade-ex-algorithm: log p(x) by Algorithm 1, one pixel at a time
+    ### BEGIN SOLUTION
     a = c.expand(x.shape[0], -1)  # a_1 = c
     logp = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     for d in range(x.shape[1]):
@@ -76,6 +78,7 @@ def log_prob_reference(model: "NADE", x: torch.Tensor) -> torch.Tensor:
         logp = logp - F.binary_cross_entropy_with_logits(logit, x[:, d], reduction="none")
         a = a + x[:, d : d + 1] * W[:, d]  # a_{d+1} = a_d + W[:, d] x_d
     return logp
+    ### END SOLUTION
 
 
 _MAX_PART = 128  # examples per sweep: larger tiles fall out of the cache (1000 at once is ~4x slower)

@@ -108,12 +108,15 @@ class VAE(nn.Module):
         (a one-sample estimate of -KL), ``kl`` (the analytic KL(q(z|x) || p(z))),
         ``elbo`` = log p(x|z) - kl and ``elbo_mc`` = log p(x|z) + surprise."""
         x = check_binary(x, self.n_visible, "the VAE")
+        # exercise vae-ex-loss: the terms of the loss from one reparameterized sample
+        ### BEGIN SOLUTION
         mu, sigma = self.encode(x)
         z = reparameterize(mu, sigma, generator=generator)
         log_px_z = self.likelihood(z).log_prob(x)
         log_pz = self.prior().log_prob(z)
         log_qz = Independent(Normal(mu, sigma, validate_args=False), 1).log_prob(z)
         kl = kl_normal(mu, sigma).sum(-1)
+        ### END SOLUTION
         return {
             "log_px_z": log_px_z,
             "log_pz": log_pz,
@@ -147,8 +150,11 @@ class VAE(nn.Module):
         out = []
         for start in range(0, k, chunk):
             n = min(chunk, k - start)
+            # exercise vae-ex-importance: the log importance weights of n draws from q(z|x)
+            ### BEGIN SOLUTION
             z = reparameterize(mu, sigma, n=n, generator=generator)  # (n, batch, latent)
             out.append(self.likelihood(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z))
+            ### END SOLUTION
         return torch.cat(out, dim=0)
 
     def iwae_bound(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:

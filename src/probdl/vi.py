@@ -30,8 +30,11 @@ def kl_normal(mu_q: torch.Tensor, sigma_q: torch.Tensor, mu_p=0.0, sigma_p=1.0) 
     sigma_p = torch.as_tensor(sigma_p, dtype=mu_q.dtype, device=mu_q.device)
     if (sigma_q <= 0).any() or (sigma_p <= 0).any():
         raise ValueError("kl_normal needs positive standard deviations")
+    # exercise elbo-ex-kl: the KL divergence between two Gaussians, elementwise
+    ### BEGIN SOLUTION
     var_ratio = (sigma_q / sigma_p) ** 2
     return 0.5 * (var_ratio + ((mu_q - mu_p) / sigma_p) ** 2 - 1.0 - torch.log(var_ratio))
+    ### END SOLUTION
 
 
 def reparameterize(
@@ -120,8 +123,11 @@ def elbo_mc(
     """The ELBO E_q[log p(data, z) - log q(z)] for q = N(mu, diag(sigma^2)) from ``n``
     reparameterized draws z = mu + sigma * eps; ``log_joint`` maps (n, ..., D) draws to (n, ...)
     values. Differentiable in mu and sigma (the pathwise estimator)."""
+    # exercise elbo-ex-estimators: the ELBO from reparameterized draws (use reparameterize)
+    ### BEGIN SOLUTION
     z = reparameterize(mu, sigma, n, generator)
     return mc_mean(log_joint(z) - normal_log_prob(z, mu, sigma))
+    ### END SOLUTION
 
 
 def elbo_mc_analytic_kl(
@@ -136,9 +142,12 @@ def elbo_mc_analytic_kl(
     """The ELBO as E_q[log p(data | z)] - KL(q || N(mu_p, sigma_p^2)): the expected log-likelihood
     by Monte Carlo, the KL in closed form (:func:`kl_normal`, summed over the last dimension).
     Same expectation as :func:`elbo_mc`, smaller variance."""
+    # exercise elbo-ex-estimators: the expected log-likelihood by Monte Carlo, the KL exactly
+    ### BEGIN SOLUTION
     z = reparameterize(mu, sigma, n, generator)
     kl = kl_normal(mu, sigma, mu_p, sigma_p).sum(-1)
     return mc_mean(log_lik(z) - kl)
+    ### END SOLUTION
 
 
 # --- gradient estimators of d/d(mu, log sigma) E_{N(mu, sigma^2)}[f(z)] ---------------------

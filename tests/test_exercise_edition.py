@@ -1,0 +1,144 @@
+"""The exercise edition's round trip (tools/exercise_edition.py): the generated edition
+stubs every solution region with a message naming its exercise; each graded exercise's
+checks fail on its stub with that message and on every registered wrong answer, and pass
+on the solution; the rendered edition shows the exercises without their solutions."""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "exercise_edition", ROOT / "tools" / "exercise_edition.py"
+)
+ee = importlib.util.module_from_spec(_spec)
+sys.modules["exercise_edition"] = ee
+_spec.loader.exec_module(ee)
+
+
+def run_checks(label: str, package: Path) -> subprocess.CompletedProcess:
+    """The checks of exercise ``label`` (pytest, in a fresh process) against the package
+    in ``package``."""
+    env = {**os.environ, "PYTHONPATH": str(package)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        *ee.GRADED[label].tests,
+    ]
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory):
+    out = tmp_path_factory.mktemp("edition") / "exercises"
+    return out, ee.build(out)
+
+
+def test_every_region_is_stubbed_with_its_exercise(edition):
+    out, regions = edition
+    assert set(ee.GRADED) <= {label for labels in regions.values() for label in labels}
+    for where, labels in regions.items():
+        text = (out / where).read_text(encoding="utf-8")
+        assert ee.BEGIN not in text and ee.END not in text, where
+        for label in labels:
+            assert f"NotImplementedError('Exercise {label}: " in text, (where, label)
+        if where.endswith(".py"):
+            compile(text, where, "exec")  # the stubbed module still imports
+        # no solution line survives: every region's code is gone
+        solution = (ROOT / where).read_text(encoding="utf-8")
+        for block in re.findall(rf"{ee.BEGIN}\n(.*?)\n\s*{ee.END}", solution, re.S):
+            assert block not in text, (where, block[:80])
+    # the edition carries what a student needs to run and grade it
+    for name in (
+        "book/01_elbo.ipynb",
+        "tests/test_vi.py",
+        "tools/exercise_edition.py",
+        "_config.yml",
+    ):
+        assert (out / name).is_file(), name
+    assert "hide_solutions: true" in (out / "_config.yml").read_text()
+    assert (out / "data").resolve() == (ROOT / "data").resolve()
+
+
+def test_every_exercise_is_graded_or_worked():
+    """Each of the book's exercises is graded by unit tests, or is a derivation whose
+    worked solution is in the book, or is code written in its chapter and checked by the
+    cells after it."""
+    kinds = ee.classify()
+    assert set(kinds) == set(ee.exercises())
+    assert {label for label, kind in kinds.items() if kind == "unit tests"} == set(
+        ee.GRADED
+    )
+    assert set(kinds.values()) <= {"unit tests", "pen and paper", "chapter code"}
+    with pytest.raises(ValueError, match="no '# exercise"):
+        ee.stub_regions(
+            "x = 1\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION\n", "here"
+        )
+    with pytest.raises(ValueError, match="without ### END"):
+        ee.stub_regions("# exercise a-b: task\n### BEGIN SOLUTION\ny = 2\n", "here")
+
+
+def test_checks_pass_on_the_solution():
+    for label in ee.GRADED:
+        run = run_checks(label, ROOT / "src")
+        assert run.returncode == 0, (label, run.stdout[-2000:])
+
+
+@pytest.mark.parametrize("label", sorted(ee.GRADED))
+def test_checks_fail_on_the_stub_with_the_exercises_message(label, tmp_path):
+    ee.stub_package(ROOT / "src" / "probdl", tmp_path / "probdl", only=label)
+    run = run_checks(label, tmp_path)
+    assert run.returncode != 0, f"{label}: the checks pass on the stub"
+    assert f"NotImplementedError: Exercise {label}: " in run.stdout, run.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    "label, index",
+    [(label, i) for label, g in sorted(ee.GRADED.items()) for i in range(len(g.wrong))],
+)
+def test_checks_reject_a_wrong_answer(label, index, tmp_path):
+    where, right, wrong = ee.GRADED[label].wrong[index]
+    shutil.copytree(
+        ROOT / "src" / "probdl",
+        tmp_path / "probdl",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    path = tmp_path / "probdl" / Path(where).name
+    text = path.read_text(encoding="utf-8")
+    assert text.count(right) == 1, (
+        f"{where}: the wrong answer's anchor {right!r} is not there once"
+    )
+    path.write_text(text.replace(right, wrong), encoding="utf-8")
+    run = run_checks(label, tmp_path)
+    assert run.returncode != 0, f"{label}: the checks accept the wrong answer {wrong!r}"
+
+
+def test_rendered_edition_shows_exercises_without_solutions(edition):
+    out, _ = edition
+    index = ee.render(out, ["01_elbo"])
+    page = (index.parent / "book" / "01_elbo.html").read_text(encoding="utf-8")
+    assert page.count('class="exercise') >= 4  # the chapter's exercises are there
+    assert "solution-content" not in page and "Solution to" not in page
+    # the package code the chapter shows is the stub, not the solution
+    assert "Exercise elbo-ex-kl: the KL divergence" in page
+    assert "var_ratio" not in page
+    # the figures and numbers are there: the cells ran with the solution package
+    assert page.count("<img") >= 3
+    nb = json.loads(
+        (out / "site" / "book" / "01_elbo.ipynb").read_text(encoding="utf-8")
+    )
+    assert not any("{solution-start}" in "".join(c["source"]) for c in nb["cells"])
