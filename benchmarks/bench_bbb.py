@@ -97,18 +97,12 @@ def _setup(method, hidden, seed, device, init_sigma=1e-3):
 
 def run_step(method, hidden=1200, seed=0, device="cpu", min_seconds=3.0):
     model, objective, x, y = _setup(method, hidden, seed, device)
-    batches = [
-        (x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH])
-        for i in range(8)
-    ]
-
-    def loss(xb, yb):
-        return objective(model, xb, yb)["loss"]
-
-    t = harness.time_adam_steps(
+    t = harness.time_objective_steps(
         model,
-        loss,
-        batches,
+        objective,
+        x,
+        y,
+        BATCH,
         device=device,
         min_seconds=min_seconds,
         min_calls=3,

@@ -72,18 +72,12 @@ def _setup(method, seed, device):
 
 def run_step(method, seed=0, device="cpu", min_seconds=3.0):
     model, objective, x, y = _setup(method, seed, device)
-    batches = [
-        (x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH])
-        for i in range(8)
-    ]
-
-    def loss(xb, yb):
-        return objective(model, xb, yb)["loss"]
-
-    t = harness.time_adam_steps(
+    t = harness.time_objective_steps(
         model,
-        loss,
-        batches,
+        objective,
+        x,
+        y,
+        BATCH,
         device=device,
         min_seconds=min_seconds,
         min_calls=5,

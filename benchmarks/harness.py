@@ -121,6 +121,21 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
     print(report.table([{c: r.get(c) for c in columns} for r in rows], columns))
 
 
+def time_objective_steps(model, objective, x, y, batch: int, *, device="cpu", **timing):
+    """:func:`time_adam_steps` of ``objective(model, xb, yb)["loss"]`` (an objective of
+    ``probdl.train.fit``'s form) over the first eight minibatches of ``batch``
+    examples."""
+    batches = [
+        (x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch])
+        for i in range(8)
+    ]
+
+    def loss(xb, yb):
+        return objective(model, xb, yb)["loss"]
+
+    return time_adam_steps(model, loss, batches, device=device, **timing)
+
+
 def time_adam_steps(
     model, loss_fn, batches, *, device="cpu", lr=1e-3, **timing
 ) -> dict:
