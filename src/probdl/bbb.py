@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal
 
-from .mlp import check_likelihood, check_sizes, log_likelihood
+from .mlp import MLPBase
 from .priors import GaussianPrior, positive
 
 SCALE_NAMES = {"softplus": "rho", "exp": "log_sigma"}
@@ -194,7 +194,7 @@ class BayesianLinear(nn.Module):
 # --- the network ------------------------------------------------------------------------------
 
 
-class BayesianMLP(nn.Module):
+class BayesianMLP(MLPBase):
     """A fully connected network of :class:`BayesianLinear` layers with ReLU (or ``activation``)
     between them. ``likelihood``: ``"categorical"`` (outputs are logits) or ``"gaussian"``
     (the output is the mean of N(y; f(x), noise_std^2), with ``learn_noise`` a point estimate
@@ -213,48 +213,30 @@ class BayesianMLP(nn.Module):
         parameterization: str = "softplus",
         init_sigma: float = 1e-3,
     ):
-        super().__init__()
-        sizes = check_sizes(sizes)
-        check_likelihood(likelihood)
-        self.sizes, self.likelihood, self.activation = sizes, likelihood, activation
-        self.prior = prior if prior is not None else GaussianPrior(1.0)
-        self.layers = nn.ModuleList(
-            BayesianLinear(
-                a,
-                b,
-                self.prior,
-                local_reparameterization=local_reparameterization,
-                parameterization=parameterization,
-                init_sigma=init_sigma,
-            )
-            for a, b in zip(sizes[:-1], sizes[1:])
+        prior = prior if prior is not None else GaussianPrior(1.0)
+        options = dict(
+            local_reparameterization=local_reparameterization,
+            parameterization=parameterization,
+            init_sigma=init_sigma,
         )
-        log_noise = torch.tensor(math.log(positive("noise_std", noise_std)))
-        if learn_noise:
-            self.log_noise = nn.Parameter(log_noise)
-        else:
-            self.register_buffer("log_noise", log_noise)
+        super().__init__(
+            sizes,
+            lambda a, b: BayesianLinear(a, b, prior, **options),
+            likelihood=likelihood,
+            noise_std=noise_std,
+            learn_noise=learn_noise,
+            activation=activation,
+        )
+        self.prior = prior
 
-    @property
-    def noise_std(self) -> torch.Tensor:
-        return self.log_noise.exp()
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return super().forward(x, generator)
 
     def set_sample(self, sample: bool) -> "BayesianMLP":
         """``True``: every forward pass samples; ``False``: the deterministic mean network."""
         for layer in self.layers:
             layer.sample = bool(sample)
         return self
-
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x, generator)
-            if i < len(self.layers) - 1:
-                x = self.activation(x)
-        return x
-
-    def log_likelihood(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-example log p(y | x, w) from the network's output (see :func:`probdl.mlp.log_likelihood`)."""
-        return log_likelihood(out, y, self.likelihood, self.noise_std)
 
     def log_q(self) -> torch.Tensor:
         return sum(layer.log_q() for layer in self.layers)

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import check_binary
+from .mlp import sequential
 from .vi import LOG_2PI, log_mean_exp
 
 
@@ -86,15 +87,6 @@ def mixture_entropy_lower_bound(log_weights, means, log_sigmas) -> torch.Tensor:
     return -(log_weights.exp() * inner).sum(-1)
 
 
-def _mlp(sizes):
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 class MixtureVAE(nn.Module):
     """A VAE with a K-component Gaussian mixture posterior. Encoder trunk 784-H-H (ReLU), decoder
     L-H-H-784 with Bernoulli logits, prior N(0, I). ``adaptive=False``: one linear head gives all
@@ -114,13 +106,13 @@ class MixtureVAE(nn.Module):
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
         self.adaptive, self.threshold = adaptive, float(threshold)
-        self.trunk = nn.Sequential(_mlp([n_visible, n_hidden, n_hidden]), nn.ReLU())
+        self.trunk = nn.Sequential(sequential([n_visible, n_hidden, n_hidden]), nn.ReLU())
         if adaptive:
             self.cell = nn.LSTMCell(n_hidden, n_hidden)
             self.head = nn.Linear(n_hidden, 2 * n_latent + 1)
         else:
             self.head = nn.Linear(n_hidden, n_components * (2 * n_latent + 1))
-        self.decoder = _mlp([n_latent, n_hidden, n_hidden, n_visible])
+        self.decoder = sequential([n_latent, n_hidden, n_hidden, n_visible])
 
     def q_params(self, x: torch.Tensor):
         """(log_weights (B, K), means (B, K, L), log_sigmas (B, K, L), active (B, K) bool)."""

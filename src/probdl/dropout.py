@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mlp import check_likelihood, check_sizes, log_likelihood
+from .mlp import MLPBase
 
 
 @contextlib.contextmanager
@@ -289,7 +289,7 @@ class VariationalDropoutLinear(nn.Module):
 # --- the network and its objective --------------------------------------------------------------
 
 
-class VariationalDropoutMLP(nn.Module):
+class VariationalDropoutMLP(MLPBase):
     """A fully connected network of :class:`VariationalDropoutLinear` layers with ReLU between
     them (LeNet-300-100 is ``[784, 300, 100, 10]``). ``likelihood``: ``"categorical"`` (logits)
     or ``"gaussian"`` (with noise scale ``noise_std``). The remaining options go to every layer."""
@@ -304,25 +304,13 @@ class VariationalDropoutMLP(nn.Module):
         generator: torch.Generator | None = None,
         **layer_options,
     ):
-        super().__init__()
-        sizes = check_sizes(sizes)
-        self.sizes, self.likelihood, self.activation = sizes, check_likelihood(likelihood), activation
-        self.layers = nn.ModuleList(
-            VariationalDropoutLinear(a, b, generator=generator, **layer_options)
-            for a, b in zip(sizes[:-1], sizes[1:])
+        super().__init__(
+            sizes,
+            lambda a, b: VariationalDropoutLinear(a, b, generator=generator, **layer_options),
+            likelihood=likelihood,
+            noise_std=noise_std,
+            activation=activation,
         )
-        self.register_buffer("noise_std", torch.tensor(float(noise_std)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = self.activation(x)
-        return x
-
-    def log_likelihood(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-example log p(y | x, w) (see :func:`probdl.mlp.log_likelihood`)."""
-        return log_likelihood(out, y, self.likelihood, self.noise_std)
 
     def kl(self) -> torch.Tensor:
         return sum(layer.kl() for layer in self.layers)

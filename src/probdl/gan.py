@@ -32,21 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import config
+from .mlp import sequential
 from .train import History, minibatches, progress_bar
-
-
-def _mlp(sizes: Sequence[int], activation: Callable[[], nn.Module], dropout: float = 0.0) -> nn.Sequential:
-    """Linear layers with ``activation`` (and dropout) between them, none after the last."""
-    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
-        raise ValueError(f"layer sizes must be at least two positive ints, got {list(sizes)}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(int(a), int(b)))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
 
 
 class Generator(nn.Module):
@@ -58,7 +45,7 @@ class Generator(nn.Module):
         if output not in ("linear", "sigmoid"):
             raise ValueError(f"output must be 'linear' or 'sigmoid', got {output!r}")
         self.sizes, self.output = list(sizes), output
-        self.net = _mlp(sizes, nn.ReLU)
+        self.net = sequential(sizes, nn.ReLU)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.sizes[0]:
@@ -74,7 +61,7 @@ class Discriminator(nn.Module):
     def __init__(self, sizes: Sequence[int], dropout: float = 0.0):
         super().__init__()
         self.sizes = list(sizes)
-        self.net = _mlp([*sizes, 1], lambda: nn.LeakyReLU(0.2), dropout)
+        self.net = sequential([*sizes, 1], lambda: nn.LeakyReLU(0.2), dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The logit l(x), shape (n,)."""

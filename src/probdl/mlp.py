@@ -1,11 +1,15 @@
-"""The plain (non-Bayesian) multilayer perceptron that several chapters use as a baseline or as
-the network under an approximate posterior (Laplace, HMC, ensembles, MC dropout), its likelihoods,
-and its maximum-likelihood objective."""
+"""The multilayer perceptrons of the book: :class:`MLPBase`, what every fully connected network
+shares (sizes, likelihood, noise scale, the forward loop, ``log_likelihood``), the plain
+(non-Bayesian) :class:`PlainMLP` that several chapters use as a baseline or as the network under
+an approximate posterior (Laplace, HMC, ensembles, MC dropout), :func:`sequential`, the one
+builder of ``nn.Sequential`` stacks (the VAE's and GAN's networks), the likelihoods and the
+maximum-likelihood objective. Bayes by Backprop's and variational dropout's networks subclass
+:class:`MLPBase` with their own layers."""
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +49,72 @@ def check_likelihood(likelihood: str) -> str:
     return likelihood
 
 
-class PlainMLP(nn.Module):
+def sequential(
+    sizes: Sequence[int], activation: Callable[[], nn.Module] = nn.ReLU, dropout: float = 0.0
+) -> nn.Sequential:
+    """Linear layers with ``activation()`` (and dropout) between them, none after the last:
+    the one builder of the book's ``nn.Sequential`` networks."""
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"layer sizes must be at least two positive ints, got {list(sizes)}")
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(int(a), int(b)))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class MLPBase(nn.Module):
+    """What every fully connected network of the book shares: ``sizes``, the ``likelihood``
+    (``"categorical"``: the outputs are logits; ``"gaussian"``: the output is the mean of
+    N(y; f(x), noise_std^2)), the noise scale (``learn_noise``: log noise_std a point estimate,
+    else a buffer), ``layers`` built by ``make_layer(fan_in, fan_out)``, the forward loop
+    (``activation`` between layers, through :meth:`between`) and :meth:`log_likelihood`.
+    ``model(x, *args)`` passes ``args`` (a Bayesian network's generator) to every layer."""
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        make_layer: Callable[[int, int], nn.Module],
+        *,
+        likelihood: str = "categorical",
+        noise_std: float = 0.1,
+        learn_noise: bool = False,
+        activation=F.relu,
+    ):
+        super().__init__()
+        self.sizes, self.likelihood = check_sizes(sizes), check_likelihood(likelihood)
+        self.activation = activation
+        self.layers = nn.ModuleList(make_layer(a, b) for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        log_noise = torch.tensor(math.log(positive("noise_std", noise_std)))
+        if learn_noise:
+            self.log_noise = nn.Parameter(log_noise)
+        else:
+            self.register_buffer("log_noise", log_noise)
+
+    @property
+    def noise_std(self) -> torch.Tensor:
+        return self.log_noise.exp()
+
+    def between(self, h: torch.Tensor) -> torch.Tensor:
+        """What happens between two layers: the activation (a subclass adds dropout)."""
+        return self.activation(h)
+
+    def forward(self, x: torch.Tensor, *layer_args) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x, *layer_args)
+            if i < len(self.layers) - 1:
+                x = self.between(x)
+        return x
+
+    def log_likelihood(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-example log p(y | x, w) from the network's output (see :func:`log_likelihood`)."""
+        return log_likelihood(out, y, self.likelihood, self.noise_std)
+
+
+class PlainMLP(MLPBase):
     """The non-Bayesian baseline: the same architecture with point weights, optional dropout
     (Srivastava et al. 2014) on the hidden units (and ``input_dropout`` on the inputs), and for
     regression a Gaussian likelihood whose noise scale ``learn_noise`` fits by maximum likelihood."""
@@ -61,36 +130,24 @@ class PlainMLP(nn.Module):
         noise_std: float = 0.1,
         learn_noise: bool = False,
     ):
-        super().__init__()
-        sizes = check_sizes(sizes)
         for name, p in (("dropout", dropout), ("input_dropout", input_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1); got {p}")
-        check_likelihood(likelihood)
-        self.sizes, self.likelihood, self.activation = sizes, likelihood, activation
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        super().__init__(
+            sizes,
+            nn.Linear,
+            likelihood=likelihood,
+            noise_std=noise_std,
+            learn_noise=learn_noise,
+            activation=activation,
+        )
         self.dropout, self.input_dropout = dropout, input_dropout
-        log_noise = torch.tensor(math.log(positive("noise_std", noise_std)))
-        if learn_noise:
-            self.log_noise = nn.Parameter(log_noise)
-        else:
-            self.register_buffer("log_noise", log_noise)
+
+    def between(self, h: torch.Tensor) -> torch.Tensor:
+        return F.dropout(self.activation(h), self.dropout, self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.dropout(x, self.input_dropout, self.training)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = F.dropout(self.activation(x), self.dropout, self.training)
-        return x
-
-    def log_likelihood(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-example log p(y | x, w) from the network's output (see :func:`log_likelihood`)."""
-        return log_likelihood(out, y, self.likelihood, self.noise_std)
-
-    @property
-    def noise_std(self) -> torch.Tensor:
-        return self.log_noise.exp()
+        return super().forward(F.dropout(x, self.input_dropout, self.training))
 
 
 def nll_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:

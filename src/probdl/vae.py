@@ -25,20 +25,11 @@ from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal
 
 from .data import check_binary
+from .mlp import sequential
 from .vi import kl_normal, log_mean_exp, reparameterize
 
 #: Elements (samples x examples x pixels) decoded at once by the importance-sampled estimate.
 CHUNK_ELEMENTS = 1 << 23
-
-
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 def _check_k(k) -> int:
@@ -68,8 +59,8 @@ class VAE(nn.Module):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.n_visible, self.n_hidden, self.n_latent, self.n_layers = n_visible, n_hidden, n_latent, n_layers
-        self.encoder = _mlp([n_visible] + [n_hidden] * n_layers + [2 * n_latent])
-        self.decoder = _mlp([n_latent] + [n_hidden] * n_layers + [n_visible])
+        self.encoder = sequential([n_visible] + [n_hidden] * n_layers + [2 * n_latent])
+        self.decoder = sequential([n_latent] + [n_hidden] * n_layers + [n_visible])
 
     def extra_repr(self) -> str:
         arch = "-".join(str(s) for s in [self.n_visible] + [self.n_hidden] * self.n_layers + [self.n_latent])
