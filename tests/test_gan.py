@@ -11,7 +11,7 @@ import torch
 from scipy import linalg
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from probdl import gan
+from probdl import gan, gan_eval
 
 
 def _kde(samples, sigma):
@@ -29,14 +29,14 @@ def test_parzen_matches_mixture_log_prob(batch_size):
     g = torch.Generator().manual_seed(0)
     samples, x = torch.rand(50, 5, generator=g), torch.rand(23, 5, generator=g)
     expected = _kde(samples, 0.3).log_prob(x.double()).mean()
-    got = gan.parzen_log_likelihood(samples, x, 0.3, batch_size=batch_size)
+    got = gan_eval.parzen_log_likelihood(samples, x, 0.3, batch_size=batch_size)
     assert torch.allclose(got, expected, atol=1e-10), (got, expected)
 
 
 def test_parzen_is_stable_far_from_the_samples():
     samples = torch.zeros(3, 784)
     x = torch.ones(2, 784)  # squared distance 784: exp(-784 / (2 * 0.05^2)) underflows
-    got = gan.parzen_log_likelihood(samples, x, 0.05)
+    got = gan_eval.parzen_log_likelihood(samples, x, 0.05)
     expected = -784 / (2 * 0.05**2) - 392 * math.log(2 * math.pi * 0.05**2)
     assert math.isfinite(got.item()) and got.item() == pytest.approx(expected, rel=1e-9)
 
@@ -46,7 +46,7 @@ def test_parzen_sigma_selection_picks_the_true_bandwidth():
     samples = 0.2 * torch.randn(4000, 1, generator=g)  # a KDE of N(0, 0.2^2) ...
     valid = 0.2 * torch.randn(2000, 1, generator=g)
     sigmas = [0.005, 0.02, 0.05, 1.0, 3.0]
-    best, scores = gan.select_parzen_sigma(samples, valid, sigmas)
+    best, scores = gan_eval.select_parzen_sigma(samples, valid, sigmas)
     assert best in (0.02, 0.05), (
         scores
     )  # a small bandwidth wins; too small or too large lose
@@ -58,11 +58,11 @@ def test_parzen_sigma_selection_picks_the_true_bandwidth():
 
 def test_parzen_errors():
     with pytest.raises(ValueError, match="same d"):
-        gan.parzen_log_likelihood(torch.zeros(3, 2), torch.zeros(3, 4), 0.1)
+        gan_eval.parzen_log_likelihood(torch.zeros(3, 2), torch.zeros(3, 4), 0.1)
     with pytest.raises(ValueError, match="every one positive"):
-        gan.parzen_log_likelihood(torch.zeros(3, 2), torch.zeros(3, 2), 0.0)
+        gan_eval.parzen_log_likelihood(torch.zeros(3, 2), torch.zeros(3, 2), 0.0)
     with pytest.raises(ValueError, match="at least one bandwidth"):
-        gan.select_parzen_sigma(torch.zeros(3, 2), torch.zeros(3, 2), [])
+        gan_eval.select_parzen_sigma(torch.zeros(3, 2), torch.zeros(3, 2), [])
 
 
 def _gaussian_samples(mean, cov, n, seed):
@@ -88,7 +88,7 @@ def test_frechet_closed_form_diagonal():
     a = _gaussian_samples(m1, np.diag(v1), 200, 0)
     b = _gaussian_samples(m2, np.diag(v2), 300, 1)
     expected = ((m1 - m2) ** 2).sum() + ((np.sqrt(v1) - np.sqrt(v2)) ** 2).sum()
-    assert gan.frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+    assert gan_eval.frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
 
 
 def test_frechet_matches_scipy_sqrtm_as_pytorch_fid():
@@ -100,7 +100,7 @@ def test_frechet_matches_scipy_sqrtm_as_pytorch_fid():
     expected = (
         ((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(covmean)
     )
-    got = gan.frechet_distance(
+    got = gan_eval.frechet_distance(
         torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float64)
     )
     assert got == pytest.approx(expected, rel=1e-5)
@@ -109,21 +109,21 @@ def test_frechet_matches_scipy_sqrtm_as_pytorch_fid():
 def test_frechet_uses_unbiased_covariance_and_is_a_distance():
     a = np.array([[0.0], [2.0]])  # mean 1, unbiased variance 2 (biased: 1)
     b = np.array([[1.0], [1.0], [1.0]])  # mean 1, variance 0
-    assert gan.frechet_distance(a, b) == pytest.approx(2.0)
+    assert gan_eval.frechet_distance(a, b) == pytest.approx(2.0)
     x = np.random.default_rng(0).standard_normal((40, 3))
-    assert abs(gan.frechet_distance(x, x)) < 1e-8
+    assert abs(gan_eval.frechet_distance(x, x)) < 1e-8
     y = x + np.array([3.0, 0.0, 4.0])
-    assert gan.frechet_distance(x, y) == pytest.approx(25.0, rel=1e-8)
-    assert gan.frechet_distance(x, y) == pytest.approx(
-        gan.frechet_distance(y, x), rel=1e-8
+    assert gan_eval.frechet_distance(x, y) == pytest.approx(25.0, rel=1e-8)
+    assert gan_eval.frechet_distance(x, y) == pytest.approx(
+        gan_eval.frechet_distance(y, x), rel=1e-8
     )
 
 
 def test_frechet_errors():
     with pytest.raises(ValueError, match="n >= 2"):
-        gan.frechet_distance(np.zeros((1, 3)), np.zeros((5, 3)))
+        gan_eval.frechet_distance(np.zeros((1, 3)), np.zeros((5, 3)))
     with pytest.raises(ValueError, match="differ in dimension"):
-        gan.frechet_distance(np.zeros((4, 3)), np.zeros((5, 2)))
+        gan_eval.frechet_distance(np.zeros((4, 3)), np.zeros((5, 2)))
 
 
 def _two_densities():
@@ -135,22 +135,22 @@ def _two_densities():
 
 def test_optimal_discriminator_maximises_the_value():
     grid, lp, lg = _two_densities()
-    d_star = gan.optimal_discriminator(lp, lg)
+    d_star = gan_eval.optimal_discriminator(lp, lg)
     assert torch.allclose(d_star, lp.exp() / (lp.exp() + lg.exp()))
-    v_star = gan.value_by_quadrature(d_star, lp, lg, grid)
+    v_star = gan_eval.value_by_quadrature(d_star, lp, lg, grid)
     for bump in (0.05, -0.05):  # any other D is worse
         other = (d_star + bump * torch.sin(grid)).clamp(1e-6, 1 - 1e-6)
-        assert gan.value_by_quadrature(other, lp, lg, grid) < v_star
-    jsd = gan.jensen_shannon(lp, lg, grid)
+        assert gan_eval.value_by_quadrature(other, lp, lg, grid) < v_star
+    jsd = gan_eval.jensen_shannon(lp, lg, grid)
     assert v_star.item() == pytest.approx(-math.log(4) + 2 * jsd.item(), abs=1e-7)
 
 
 def test_jensen_shannon_limits():
     grid, lp, lg = _two_densities()
-    assert gan.jensen_shannon(lp, lp, grid).item() == pytest.approx(0.0, abs=1e-10)
+    assert gan_eval.jensen_shannon(lp, lp, grid).item() == pytest.approx(0.0, abs=1e-10)
     far = Normal(torch.tensor(40.0, dtype=torch.float64), 1.0)
     wide = torch.linspace(-12, 60, 40001, dtype=torch.float64)
-    got = gan.jensen_shannon(
+    got = gan_eval.jensen_shannon(
         Normal(torch.tensor(0.0, dtype=torch.float64), 1.0).log_prob(wide),
         far.log_prob(wide),
         wide,
@@ -158,7 +158,7 @@ def test_jensen_shannon_limits():
     assert got.item() == pytest.approx(math.log(2), abs=1e-6)
     # the value at D* is then -log 4 + 2 JSD = 0 when the supports do not overlap, -log
     # 4 at p_g = p_data
-    assert gan.value_by_quadrature(
+    assert gan_eval.value_by_quadrature(
         torch.full_like(grid, 0.5), lp, lp, grid
     ).item() == pytest.approx(-math.log(4), abs=1e-6)
 
@@ -208,17 +208,17 @@ def test_saturating_gradient_vanishes_when_d_rejects():
 
 
 def test_mode_coverage():
-    centers = gan.ring_centers(8, 2.0)
+    centers = gan_eval.ring_centers(8, 2.0)
     g = torch.Generator().manual_seed(0)
-    x = gan.ring_of_gaussians(4000, std=0.05, generator=g)
+    x = gan_eval.ring_of_gaussians(4000, std=0.05, generator=g)
     assert torch.allclose(centers.norm(dim=1), torch.full((8,), 2.0))
-    full = gan.mode_coverage(x, centers, 0.05)
+    full = gan_eval.mode_coverage(x, centers, 0.05)
     assert (
         full["modes_hit"] == 1.0 and full["near"] > 0.98
     )  # 3-sigma in 2-D holds 98.9%
-    collapsed = gan.mode_coverage(centers[[0, 3]].repeat(100, 1), centers, 0.05)
+    collapsed = gan_eval.mode_coverage(centers[[0, 3]].repeat(100, 1), centers, 0.05)
     assert collapsed["modes_hit"] == 0.25 and collapsed["near"] == 1.0
-    assert gan.mode_coverage(torch.zeros(10, 2), centers, 0.05)["near"] == 0.0
+    assert gan_eval.mode_coverage(torch.zeros(10, 2), centers, 0.05)["near"] == 0.0
 
 
 def test_training_on_one_dimension_moves_the_samples():
@@ -246,7 +246,7 @@ def test_mlp_features_and_errors():
 
     mlp = PlainMLP([5, 7, 3])
     x = torch.randn(4, 5)
-    assert torch.allclose(gan.mlp_features(mlp, x), torch.relu(mlp.layers[0](x)))
+    assert torch.allclose(gan_eval.mlp_features(mlp, x), torch.relu(mlp.layers[0](x)))
     with pytest.raises(ValueError, match="shape"):
         gan.Generator([2, 3, 1])(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="inputs"):
