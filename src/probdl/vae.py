@@ -18,6 +18,7 @@ Burda, Grosse & Salakhutdinov (2016). The chapter ``book/06_vae.ipynb`` derives 
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -249,6 +250,37 @@ def estimates_by_k(log_w: torch.Tensor, ks: Sequence[int]) -> dict[int, torch.Te
             raise ValueError(f"k={k} does not divide the K={K} log-weights")
         out[k] = log_mean_exp(log_w.reshape(K // k, k, -1), dim=1).mean(0)
     return out
+
+
+@torch.no_grad()
+def k_ladder(
+    model: VAE,
+    x: torch.Tensor,
+    ks: Sequence[int],
+    *,
+    batch_size: int = 1000,
+    generator: torch.Generator | None = None,
+) -> dict:
+    """The importance-sampled estimate of log p(x) for every k in ``ks`` from one set of
+    max(ks) weights per image (:func:`estimates_by_k`), in eval mode and restoring the model's
+    mode afterwards. Returns ``estimates`` {k: mean over the images}, ``stderr`` (the standard
+    error over images of the largest k's estimate) and ``elbo`` (the mean one-sample ELBO with
+    the analytic KL)."""
+    k_max = max(ks)
+    was_training = model.training
+    model.eval()
+    try:
+        parts = x.split(batch_size)
+        log_w = torch.cat([model.log_weights(xb, k_max, generator=generator) for xb in parts], dim=1)
+        elbo = torch.cat([model.elbo(xb, generator=generator) for xb in parts])
+    finally:
+        model.train(was_training)
+    est = estimates_by_k(log_w, ks)
+    return {
+        "estimates": {k: e.mean().item() for k, e in est.items()},
+        "stderr": (est[k_max].std() / math.sqrt(len(x))).item(),
+        "elbo": elbo.mean().item(),
+    }
 
 
 @torch.no_grad()
