@@ -142,3 +142,28 @@ def test_rendered_edition_shows_exercises_without_solutions(edition):
         (out / "site" / "book" / "01_elbo.ipynb").read_text(encoding="utf-8")
     )
     assert not any("{solution-start}" in "".join(c["source"]) for c in nb["cells"])
+
+
+@pytest.mark.parametrize("stem", ["04_bbb_regression", "06_vae"])
+def test_student_chapter_stops_at_its_first_exercise_with_its_name(edition, stem):
+    """Run the student edition's chapter (smoke profile, its stubbed package): it stops
+    at the first solution region with the exercise's message; the solution chapter runs
+    through (nbval, in the main suite)."""
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    out, regions = edition
+    first = regions[f"book/{stem}.ipynb"][0]
+    nb = nbformat.read(out / "book" / f"{stem}.ipynb", as_version=4)
+    env = {"PROBDL_PROFILE": "smoke", "PYTHONPATH": str(out / "src")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        where = {"metadata": {"path": str(out / "book")}}
+        client = nbclient.NotebookClient(nb, timeout=600, resources=where)
+        with pytest.raises(nbclient.exceptions.CellExecutionError) as err:
+            client.execute()
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    assert err.value.ename == "NotImplementedError", str(err.value)[-1500:]
+    assert err.value.evalue.startswith(f"Exercise {first}: "), err.value.evalue
