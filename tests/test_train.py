@@ -210,3 +210,16 @@ def test_evaluating_restores_train_mode_after_an_error():
             assert not model.training and not torch.is_grad_enabled()
             raise ValueError("boom")
     assert model.training
+
+
+def test_history_counts_the_epochs_run():
+    x, y, _ = linear_problem(
+        n=130
+    )  # 130 / 50: three steps an epoch, the last one short
+    model = torch.nn.Linear(3, 1)
+    h = train.fit(model, mse, (x, y), epochs=4, batch_size=50, progress=False)
+    assert h.steps_per_epoch == 3 and len(h) == 12 and h.epochs_run == 4
+    h = train.fit(model, mse, (x, y), steps=7, batch_size=50, progress=False)
+    assert h.epochs_run == pytest.approx(7 / 3)
+    with pytest.raises(ValueError, match="fit recorded"):
+        train.History().epochs_run

@@ -60,6 +60,14 @@ class History:
         self.seconds: float = 0.0
         self.best: dict | None = None
         self.stopped_early: bool = False
+        self.steps_per_epoch: int | None = None  # set by fit
+
+    @property
+    def epochs_run(self) -> float:
+        """The epochs trained: optimizer steps over steps per epoch (a fraction for a part)."""
+        if not self.steps_per_epoch:
+            raise ValueError("epochs_run needs a History that fit recorded (steps_per_epoch)")
+        return len(self.steps) / self.steps_per_epoch
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -338,6 +346,7 @@ def fit(
     progress = not config.quiet() if progress is None else progress
     run = _Run(model, optimizer, eval_fn, early_stopping, checkpoint, max_seconds)
     history, step, epoch = run.history, 0, 0
+    history.steps_per_epoch = steps_per_epoch
     live = _live_curves(plot, plot_every_s)
     bar = progress_bar(total, desc, progress)
     model.train()
