@@ -172,12 +172,17 @@ def classify() -> dict[str, str]:
                 if inside:
                     kinds[inside] = "chapter code"
                 continue
-            for _, state in _solution_spans("".join(cell["source"]), inside):
+            text = "".join(cell["source"])
+            for label in re.findall(
+                r"```\{solution\} (\S+)", text
+            ):  # one cell, no code
+                kinds.setdefault(label, "pen and paper")
+            for _, state in _solution_spans(text, inside):
                 if state and state != inside:
                     kinds.setdefault(state, "pen and paper")
                 inside = state
     for label in exercises():
-        kinds.setdefault(label, "pen and paper")
+        kinds.setdefault(label, "no worked solution")
         if label in GRADED:
             kinds[label] = "unit tests"
     return kinds
