@@ -29,7 +29,6 @@ to all means and rho (the free scale parameter), averaged over elements.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 from pathlib import Path
@@ -143,19 +142,7 @@ METHODS = [
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="H = 100, short timings, few draws"
-    )
-    parser.add_argument(
-        "--device", default=None, help="cpu or cuda (default: probdl.config.device())"
-    )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=3,
-        help="timing rounds over all methods; the best counts",
-    )
+    parser = harness.arg_parser(__doc__, "H = 100, short timings, few draws")
     args = parser.parse_args(argv)
     from probdl import config
 

@@ -25,7 +25,6 @@ estimator and every log alpha set to 0 (alpha = 1, the noise of dropout at p = 0
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import sys
@@ -99,22 +98,7 @@ def run_grad_variance(method, seed=0, device="cpu", repeats=50):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="short timings; print only"
-    )
-    parser.add_argument(
-        "--device", default=None, help="cpu or cuda (default: probdl.config.device())"
-    )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=3,
-        help="timing rounds over all methods; the best counts",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads per measurement"
-    )
+    parser = harness.arg_parser(__doc__, "short timings; print only", threads=1)
     args = parser.parse_args(argv)
     from probdl import config
 

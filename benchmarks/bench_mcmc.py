@@ -38,7 +38,6 @@ so:
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 import os
@@ -432,23 +431,10 @@ def _rows(timings, device, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="few iterations; prints, writes nothing"
-    )
-    parser.add_argument(
-        "--device", default=None, help="cpu or cuda (default: probdl.config.device())"
+    parser = harness.arg_parser(
+        __doc__, "few iterations; prints, writes nothing", threads=1
     )
     parser.add_argument("--chains", type=int, default=8)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch (and XLA) threads per measurement"
-    )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=3,
-        help="timing rounds over all methods; the best counts",
-    )
     parser.add_argument(
         "--ess-warmup", type=int, default=200, help="warm-up iterations of the ESS runs"
     )

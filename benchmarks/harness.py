@@ -24,6 +24,34 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def arg_parser(
+    doc: str, quick: str, *, repeat: bool = True, threads: int | None = None
+):
+    """The options every benchmark shares: ``--quick`` (``quick`` says what it
+    shortens), ``--device``, ``--repeat`` (timing rounds over all methods; the best
+    counts) and, when ``threads`` is given, ``--threads`` with that default. Add a
+    script's own options to it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument(
+        "--device", default=None, help="cpu or cuda (default: probdl.config.device())"
+    )
+    if repeat:
+        parser.add_argument(
+            "--repeat",
+            type=int,
+            default=3,
+            help="timing rounds over all methods; the best counts",
+        )
+    if threads is not None:
+        parser.add_argument(
+            "--threads", type=int, default=threads, help="torch threads per measurement"
+        )
+    return parser
+
+
 def sync(device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
