@@ -338,3 +338,22 @@ def test_k_ladder_is_the_importance_estimate_for_every_k_and_restores_the_mode()
     assert math.isclose(r["estimates"][1], log_w.mean().item(), rel_tol=1e-9)
     assert r["estimates"][1] <= r["estimates"][4] <= r["estimates"][16]
     assert abs(r["elbo"] - r["estimates"][1]) < 1.0
+
+
+def test_encode_is_the_encoder_network_written_out():
+    """mu and sigma from the encoder's layers by hand: its output's first L entries are
+    mu, the last L are log sigma^2."""
+    m, x = _small(), _binary(5, 6).double()
+    h = x
+    layers = [layer for layer in m.encoder if isinstance(layer, torch.nn.Linear)]
+    for i, layer in enumerate(layers):
+        h = h @ layer.weight.T + layer.bias
+        h = torch.relu(h) if i < len(layers) - 1 else h
+    mu, sigma = m.encode(x)
+    torch.testing.assert_close(mu, h[:, :3])
+    torch.testing.assert_close(sigma, torch.exp(0.5 * h[:, 3:]))
+    prior = m.prior()
+    assert prior.event_shape == (3,) and prior.batch_shape == ()
+    z = torch.randn(4, 3, dtype=torch.float64)
+    by_hand = Normal(0.0, 1.0).log_prob(z).sum(-1)
+    torch.testing.assert_close(prior.log_prob(z), by_hand)

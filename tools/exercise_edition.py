@@ -109,6 +109,33 @@ GRADED = {
             "kl = kl_normal(mu, sigma).mean(-1)",
         ),
     ),
+    "vae-ex-encoder": _graded(
+        "test_vae.py::test_encode_is_the_encoder_network_written_out",
+        ("vae", "torch.exp(0.5 * log_var)\n", "torch.exp(log_var)\n"),
+        ("vae", "mu, log_var = h.chunk(2, dim=-1)", "log_var, mu = h.chunk(2, dim=-1)"),
+    ),
+    "vae-ex-decoder": _graded(
+        "test_vae.py::test_terms_match_torch_distributions",
+        (
+            "vae",
+            "Bernoulli(logits=self.decode(z)",
+            "Bernoulli(probs=self.decode(z).sigmoid()**2",
+        ),
+    ),
+    "vae-ex-distributions": _graded(
+        "test_vae.py::test_q_is_the_encoders_gaussian "
+        "test_vae.py::test_encode_is_the_encoder_network_written_out",
+        (
+            "vae",
+            "Normal(mu, sigma, validate_args=False), 1)\n        ### END",
+            "Normal(mu, sigma**2, validate_args=False), 1)\n        ### END",
+        ),
+        (
+            "vae",
+            "Normal(zero, torch.ones_like(zero), validate_args=False), 1)",
+            "Normal(zero, torch.ones_like(zero), validate_args=False), 0)",
+        ),
+    ),
     "vae-ex-importance": _graded(
         "test_vae.py::"
         "test_importance_estimate_converges_to_quadrature_and_increases_with_k "

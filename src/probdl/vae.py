@@ -70,20 +70,29 @@ class VAE(nn.Module):
     # --- the distributions ---------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu(x), sigma(x)), each (batch, n_latent)."""
+        # exercise vae-ex-encoder: mu and sigma from the encoder's output (mu, log sigma^2)
+        ### BEGIN SOLUTION
         h = self.encoder(x)
         mu, log_var = h.chunk(2, dim=-1)
         return mu, torch.exp(0.5 * log_var)
+        ### END SOLUTION
 
     def q(self, x: torch.Tensor) -> Independent:
         """The encoding distribution q(z|x) as a ``torch.distributions`` object (batch shape (batch,))."""
         mu, sigma = self.encode(check_binary(x, self.n_visible, "the VAE"))
+        # exercise vae-ex-distributions: q(z|x), one distribution over R^L per image
+        ### BEGIN SOLUTION
         return Independent(Normal(mu, sigma, validate_args=False), 1)
+        ### END SOLUTION
 
     def prior(self) -> Independent:
         """p(z) = N(0, I) over ``n_latent`` dimensions."""
         p = next(self.parameters())
         zero = torch.zeros(self.n_latent, dtype=p.dtype, device=p.device)
+        # exercise vae-ex-distributions: the prior N(0, I) as one distribution over R^L
+        ### BEGIN SOLUTION
         return Independent(Normal(zero, torch.ones_like(zero), validate_args=False), 1)
+        ### END SOLUTION
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits eta(z), shape (..., n_visible)."""
@@ -91,7 +100,10 @@ class VAE(nn.Module):
 
     def likelihood(self, z: torch.Tensor) -> Independent:
         """p(x|z) as a ``torch.distributions`` object."""
+        # exercise vae-ex-decoder: p(x|z), a Bernoulli per pixel from the decoder's logits
+        ### BEGIN SOLUTION
         return Independent(Bernoulli(logits=self.decode(z), validate_args=False), 1)
+        ### END SOLUTION
 
     # --- the objective's terms -------------------------------------------------------------
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
