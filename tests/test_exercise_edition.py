@@ -90,11 +90,8 @@ def test_every_exercise_is_graded_or_worked():
         "chapter code",
         "no worked solution",
     }
-    # one of chapter 10's open questions (the ring experiment over ten seeds and four
-    # settings, then a learning-rate sweep: hours of training) has no worked solution;
-    # no other may join it
     unsolved = {label for label, kind in kinds.items() if kind == "no worked solution"}
-    assert unsolved <= {"gan-ex-seeds"}
+    assert not unsolved, f"exercises without a worked solution: {sorted(unsolved)}"
     with pytest.raises(ValueError, match="no '# exercise"):
         ee.stub_regions(
             "x = 1\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION\n", "here"
@@ -136,6 +133,58 @@ def test_checks_reject_a_wrong_answer(label, index, tmp_path):
     path.write_text(text.replace(right, wrong), encoding="utf-8")
     run = run_checks(label, tmp_path)
     assert run.returncode != 0, f"{label}: the checks accept the wrong answer {wrong!r}"
+
+
+def test_every_chapter_code_exercise_has_wrong_answers():
+    kinds = ee.classify()
+    written = {label for label, kind in kinds.items() if kind == "chapter code"}
+    assert set(ee.CHAPTER_WRONG) == written
+    assert all(ee.CHAPTER_WRONG[label] for label in written)
+
+
+@pytest.mark.parametrize(
+    "label, index",
+    [(lb, i) for lb, w in sorted(ee.CHAPTER_WRONG.items()) for i in range(len(w))],
+)
+def test_chapter_checks_reject_a_wrong_answer(label, index, tmp_path):
+    """The chapter with one wrong answer in the exercise's solution region (smoke
+    profile) stops with an AssertionError at or after the cell that holds it, within the
+    exercise's solution."""
+    pytest.importorskip("nbclient")
+    stem, right, wrong = ee.CHAPTER_WRONG[label][index]
+    source = ROOT / "book" / f"{stem}.ipynb"
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    texts = ["".join(c["source"]) for c in nb["cells"]]
+    hits = [i for i, t in enumerate(texts) if right in t]
+    assert len(hits) == 1 and texts[hits[0]].count(right) == 1, (label, right, hits)
+    cell = hits[0]
+    regions = re.findall(
+        rf"# exercise {label}: .*?{ee.BEGIN}(.*?){ee.END}", texts[cell], re.S
+    )
+    assert any(right in r for r in regions), f"{right!r} is not in a region of {label}"
+    solution = ee.solution_cells(source, label)
+    assert cell in solution
+    text = texts[cell].replace(right, wrong)
+    lines = text.split("\n")
+    nb["cells"][cell]["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+    mutated = tmp_path / f"{stem}.ipynb"
+    mutated.write_text(json.dumps(nb), encoding="utf-8")
+    failed = ee.run_chapter(mutated, until=solution[-1], cwd=ROOT / "book")
+    assert failed is not None, (
+        f"{label}: the chapter accepts the wrong answer {wrong!r}"
+    )
+    where, name, message = failed
+    assert name == "AssertionError" and cell <= where <= solution[-1], failed
+
+
+def test_grade_runs_a_chapter_exercise(edition, capsys):
+    """`grade` on an exercise written in its chapter: the student edition stops at its
+    stub with the exercise's message, the solution edition passes."""
+    out, _ = edition
+    assert ee.grade("bbbr-ex-a", out / "src") == 1
+    assert "NotImplementedError: Exercise bbbr-ex-a: " in capsys.readouterr().out
+    assert ee.grade("bbbr-ex-a", ROOT / "src") == 0
+    assert "bbbr-ex-a: the chapter's checks pass" in capsys.readouterr().out
 
 
 def test_rendered_edition_shows_exercises_without_solutions(edition):

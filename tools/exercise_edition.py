@@ -156,6 +156,88 @@ GRADED = {
 }
 
 
+# Plausible wrong answers to the exercises whose solutions are chapter code:
+# label -> ((chapter, solution text, wrong text), ...). The solution text lies in a
+# solution region of that exercise and occurs once in the chapter; with the wrong text
+# in its place, the chapter's own checks after the region must stop it with an
+# AssertionError (tests/test_exercise_edition.py runs each in the smoke profile).
+CHAPTER_WRONG = {
+    "bbbr-ex-a": (
+        (  # the curve with v = 0 taken for E[y | x]
+            "04_bbb_regression",
+            "exact = data.regression_mean(torch.tensor([[x_gap]]), 0.02).item()",
+            "exact = data.regression_curve(torch.tensor([[x_gap]])).item()",
+        ),
+        (  # the Gaussian's characteristic function without its 1/2
+            "04_bbb_regression",
+            "a2, a4 = math.exp(-2 * math.pi**2 * v), math.exp(-8 * math.pi**2 * v)",
+            "a2, a4 = math.exp(-4 * math.pi**2 * v), math.exp(-16 * math.pi**2 * v)",
+        ),
+    ),
+    "bbbr-ex-c": (
+        (  # the log-likelihood as the loss: a sign
+            "04_bbb_regression",
+            "    mlp.nll_objective,\n",
+            '    lambda m, xb, yb: {"loss": m.log_likelihood(m(xb), yb).mean()},\n',
+        ),
+    ),
+    "bbbr-ex-d": (
+        (  # the "prior" network drawn with the posterior's initial width
+            "04_bbb_regression",
+            'from_prior = bbb.BayesianMLP(sizes, prior, init_sigma=S["prior_sigma"], '
+            "**kw)",
+            'from_prior = bbb.BayesianMLP(sizes, prior, init_sigma=S["init_sigma"], '
+            "**kw)",
+        ),
+    ),
+    "bbbr-ex-f": (
+        (  # the predictive from one weight sample, as in training
+            "04_bbb_regression",
+            'model, x_grid, n_samples=S["n_pred_samples"], generator=gen',
+            "model, x_grid, n_samples=1, generator=gen",
+        ),
+    ),
+    "vae-ex-data": (
+        (  # the grey images taken as binary
+            "06_vae",
+            "threshold = data.binarize_threshold(grey)",
+            "threshold = grey",
+        ),
+    ),
+    "vae-ex-train": (
+        (  # the ELBO as the loss: a sign
+            "06_vae",
+            "        vae.elbo_objective,\n        x_train,",
+            "        lambda m, xb: (t := vae.elbo_objective(m, xb))"
+            ' | {"loss": t["elbo"]},\n        x_train,',
+        ),
+    ),
+    "gan-ex-seeds": (
+        (  # the setting's options dropped: every setting is the default run
+            "10_gan",
+            "modes_over_seeds(small, seeds, **options)",
+            "modes_over_seeds(small, seeds)",
+        ),
+    ),
+    "gan-ex-parzen-overfit": (
+        (  # every sample set the whole pool
+            "10_gan",
+            'select_parzen_sigma(pool[:n], x_valid, S["sigmas"])\n'
+            "    fit[n] = (sigma, gan_eval.parzen_log_likelihood(pool[:n],",
+            'select_parzen_sigma(pool, x_valid, S["sigmas"])\n'
+            "    fit[n] = (sigma, gan_eval.parzen_log_likelihood(pool,",
+        ),
+    ),
+    "gan-ex-jsd-flat": (
+        (  # V(D*, G) = -log 4 + JSD: the factor 2 lost
+            "10_gan",
+            "value = -math.log(4.0) + 2 * js",
+            "value = -math.log(4.0) + js",
+        ),
+    ),
+}
+
+
 def exercises() -> dict[str, str]:
     """Every ``{exercise}`` label of the book -> its chapter (the notebook's stem)."""
     found = {}
@@ -465,15 +547,88 @@ def render(out: Path, chapters: list[str] | None = None) -> Path:
     return site / "_build" / "html" / "index.html"
 
 
+def solution_cells(notebook: Path, label: str) -> list[int]:
+    """The indices of the code cells inside exercise ``label``'s solution in
+    ``notebook`` (between its solution-start and solution-end fences)."""
+    cells, inside, found = (
+        json.loads(notebook.read_text(encoding="utf-8"))["cells"],
+        None,
+        [],
+    )
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            if inside == label:
+                found.append(i)
+            continue
+        for _, state in _solution_spans("".join(cell["source"]), inside):
+            inside = state
+    return found
+
+
+def run_chapter(
+    notebook: Path,
+    package: Path | None = None,
+    until: int | None = None,
+    profile: str = "smoke",
+    timeout: int = 600,
+    cwd: Path | None = None,
+) -> tuple[int, str, str] | None:
+    """Execute the chapter ``notebook`` from its first cell through cell ``until`` (all
+    by default) in ``profile``, with ``package`` (a folder holding ``probdl``) first on
+    the path, in ``cwd`` (default: the notebook's folder). Returns None when every cell
+    ran, else the first failing cell's index, the error's name and its message."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    env = {"PROBDL_PROFILE": profile}
+    if package is not None:
+        env["PYTHONPATH"] = f"{package}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel starts with this environment
+    try:
+        where = {"metadata": {"path": str(cwd or notebook.parent)}}
+        client = nbclient.NotebookClient(nb, timeout=timeout, resources=where)
+        with client.setup_kernel():
+            for i, cell in enumerate(nb.cells[: None if until is None else until + 1]):
+                if cell.cell_type != "code":
+                    continue
+                try:
+                    client.execute_cell(cell, i)
+                except nbclient.exceptions.CellExecutionError as err:
+                    return i, err.ename, err.evalue
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return None
+
+
 def grade(label: str, package: Path, quiet: bool = False) -> int:
-    """Run the checks of exercise ``label`` against the package in ``package`` (a folder
-    that holds ``probdl``); return pytest's exit status."""
+    """Grade exercise ``label`` against the package in ``package`` (a folder that holds
+    ``probdl``): run its unit tests, or for an exercise written in its chapter, run the
+    chapter beside the package (``package/../book``, the smoke profile) through the end
+    of the exercise's solution. Returns 0 when its checks pass."""
+    kinds = classify()
+    if label not in kinds:
+        raise SystemExit(f"no exercise {label!r}; `list` shows them all")
+    if kinds[label] == "chapter code":
+        book = package.parent / "book"
+        notebook = book / f"{exercises()[label]}.ipynb"
+        if not notebook.is_file():
+            raise SystemExit(f"{notebook} is missing: grade inside an edition's folder")
+        last = solution_cells(notebook, label)[-1]
+        failed = run_chapter(notebook, package, until=last)
+        if failed is None:
+            print(f"{label}: the chapter's checks pass")
+            return 0
+        i, name, message = failed
+        print(f"{label}: {notebook.name} stopped in cell {i}: {name}: {message}")
+        return 1
     if label not in GRADED:
         raise SystemExit(
-            f"{label!r} is not graded by tests; graded exercises: "
-            f"{', '.join(sorted(GRADED))}. "
-            "The others are derivations with worked solutions or are checked in their "
-            "chapter."
+            f"{label!r} is a derivation whose worked solution is in the book; graded "
+            f"exercises: {', '.join(sorted(GRADED))}, and those written in a chapter "
+            "(`list`)."
         )
     env = {
         **os.environ,
@@ -519,6 +674,9 @@ def main(argv=None) -> int:
             how = kinds[label]
             if label in GRADED:
                 how += ": " + " ".join(GRADED[label].tests)
+            elif label in CHAPTER_WRONG:
+                n = len(CHAPTER_WRONG[label])
+                how += f" ({n} wrong answer{'s' if n > 1 else ''} rejected)"
             print(f"{chapter:22} {label:24} {how}")
         return 0
     if args.command == "grade":

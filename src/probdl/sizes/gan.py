@@ -32,6 +32,12 @@ BOOK = dict(
     ring_seeds=3,  # seeds of the two fast-generator runs
     max_modes_collapsed=3.0,  # the fast generator with k = 1 hits at most this many modes (mean over seeds)
     min_modes_regained=3.0,  # k_ring discriminator steps bring back at least this many (mean over seeds)
+    # the exercise gan-ex-seeds: ten seeds for each of the four settings, then the
+    # generator's learning rate from 1 to 30 times the discriminator's with k = 1 and
+    # k = k_ring; on a smaller ring (the smoke profile's) so that its runs fit the page
+    ring_ex=dict(n_ring=1000, ring_std=0.25, hidden_ring=[32, 32], epochs_ring=10, lr_ring=3e-3),
+    ring_ex_seeds=10,
+    ring_ex_ratios=[1, 2, 3, 5, 10, 20, 30],
     grad_batch=1000,
     grad_pretrain_epochs=3,  # D trained against the initial G before the gradients are measured
     grad_lr=1e-3,
@@ -87,6 +93,8 @@ SMOKE = dict(
     # 0-4 (mean 1.7), so a train_gan that drops k fails the check.
     k_ring=5,
     ring_seeds=3,
+    ring_ex_seeds=2,
+    ring_ex_ratios=[1, 10],
     grad_batch=200,
     grad_pretrain_epochs=5,
     grad_lr=1e-2,
@@ -114,6 +122,8 @@ SMOKE = dict(
 )
 
 PAPER = dict(
+    # gan-ex-seeds at the ring's full sizes (BOOK's n_ring, ring_std, hidden_ring, ...)
+    ring_ex=dict(n_ring=10000, ring_std=0.05, hidden_ring=[64, 64], epochs_ring=20, lr_ring=1e-3),
     n_test=10000,
     n_parzen=10000,
     g_hidden=[1200, 1200],
