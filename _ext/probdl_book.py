@@ -13,6 +13,12 @@
 4. The download button gives the executed notebook: after the build, the notebooks that
    myst-nb executed (``_build/jupyter_execute/``) replace the output-free sources under
    ``_sources/``.
+5. Package code shown with ``literalinclude`` and ``:pyobject:`` fits the rendered
+   column: the object is dedented and formatted by ruff at :data:`PAGE_WIDTH`
+   columns (:func:`format_for_page`). The package itself is formatted at 110 columns
+   (so that its modules stay under about 400 lines); the docstrings and comments of
+   the objects the book shows are written within 88 (``tests/test_book_layout.py``
+   checks both).
 """
 
 from __future__ import annotations
@@ -20,10 +26,56 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE_WIDTH = 88  # characters of code the rendered column shows at 1280 px
+
+
+def format_for_page(code: str, width: int = PAGE_WIDTH) -> str:
+    """``code`` (one Python object, as literalinclude's ``:pyobject:`` reads it),
+    dedented and formatted by ``ruff format`` at ``width`` columns. A failure (ruff
+    missing, code that does not parse) is an error that says which."""
+    text = textwrap.dedent(code)
+    cmd = [sys.executable, "-m", "ruff", "format", "--isolated"]
+    cmd += ["--line-length", str(width), "--stdin-filename", "shown.py", "-"]
+    try:
+        run = subprocess.run(
+            cmd, input=text, capture_output=True, text=True, check=False
+        )
+    except OSError as err:  # pragma: no cover - no Python to run
+        raise RuntimeError(f"cannot run ruff to format shown code: {err}") from err
+    if run.returncode != 0:
+        raise RuntimeError(
+            "ruff could not format the code a page shows (is ruff installed? "
+            f"pip install -r requirements.txt):\n{run.stderr.strip()}\n---\n{text}"
+        )
+    return run.stdout
+
+
+def _page_width_literalinclude():
+    """literalinclude, with Python objects (``:pyobject:``) formatted for the page."""
+    from docutils import nodes
+    from sphinx.directives.code import LiteralInclude
+
+    class PageWidthLiteralInclude(LiteralInclude):
+        def run(self):
+            result = super().run()
+            if "pyobject" not in self.options:
+                return result
+            for node in result:
+                blocks = [node] if isinstance(node, nodes.literal_block) else []
+                blocks += list(node.findall(nodes.literal_block))
+                for block in dict.fromkeys(blocks):
+                    text = format_for_page(block.astext())
+                    block.rawsource = text
+                    block.children = [nodes.Text(text)]
+            return result
+
+    return PageWidthLiteralInclude
 
 
 def package_hash(src: Path = ROOT / "src" / "probdl") -> str:
@@ -88,6 +140,7 @@ def setup(app):
     # a number only in the prose, not also as printed output (a learner's own run prints
     # it).
     os.environ["PROBDL_BOOK_BUILD"] = "1"
+    app.add_directive("literalinclude", _page_width_literalinclude(), override=True)
     app.connect("config-inited", _set_cache_path)
     app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("build-finished", _executed_notebooks_for_download)

@@ -79,8 +79,17 @@ def test_the_book_build_tells_glue_not_to_print(monkeypatch):
     monkeypatch.delenv("PROBDL_BOOK_BUILD")
 
     class App:
+        directives = {}
+
         def connect(self, *args, **kwargs):
             pass
 
-    probdl_book.setup(App())
+        def add_directive(self, name, cls, override=False):
+            self.directives[name] = (cls, override)
+
+    app = App()
+    probdl_book.setup(app)
     assert os.environ.get("PROBDL_BOOK_BUILD") == "1"
+    # and the package code a page shows is formatted for the column
+    cls, override = app.directives["literalinclude"]
+    assert override and cls.__name__ == "PageWidthLiteralInclude"

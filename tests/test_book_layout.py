@@ -222,3 +222,57 @@ def test_no_private_name_crosses_a_module():
                 assert not (private and node.value.id in names), (
                     f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}"
                 )
+
+
+def _shown_objects():
+    """(chapter, file, pyobject) of every literalinclude of a Python object."""
+    found = []
+    for nb in notebooks():
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        text = "\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+        )
+        for m in re.finditer(r"```\{literalinclude\} (\S+)\n((?::[^\n]*\n)*)", text):
+            options = dict(re.findall(r":(\S+):\s*(.*)", m.group(2)))
+            if "pyobject" in options:
+                found.append(
+                    (
+                        nb.stem,
+                        (ROOT / "book" / m.group(1)).resolve(),
+                        options["pyobject"],
+                    )
+                )
+    return found
+
+
+def test_package_code_shown_fits_the_rendered_column():
+    """Every package object a page shows, as Sphinx reads it and the book's extension
+    formats it for the page, has no line wider than the column (88 characters): code
+    through ruff at 88, docstrings and comments as written."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from sphinx.directives.code import LiteralIncludeReader
+
+    spec = importlib.util.spec_from_file_location(
+        "probdl_book", ROOT / "_ext" / "probdl_book.py"
+    )
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    shown = _shown_objects()
+    assert len(shown) >= 40, shown  # the chapters show the package's code
+    wide = []
+    for chapter, path, obj in shown:
+        reader = LiteralIncludeReader(
+            str(path), {"pyobject": obj}, SimpleNamespace(source_encoding="utf-8")
+        )
+        code, _ = reader.read()
+        for line in ext.format_for_page(code).splitlines():
+            if len(line) > ext.PAGE_WIDTH:
+                wide.append(f"{chapter}: {path.name}::{obj}: {line.strip()[:60]}")
+    assert not wide, "\n".join(wide)
+    # the formatter is what fits the code: unformatted, some lines are wider
+    assert (
+        ext.format_for_page("x = f(" + ", ".join(["argument"] * 12) + ")\n").count("\n")
+        > 3
+    )

@@ -118,11 +118,25 @@ RENDERED = """() => {
 }"""
 
 
+# Code blocks (cells and package code) that scroll sideways at the page's width, with
+# every dropdown open: the longest line of each (_assets/book/code.css fits 88).
+CODE_SCROLLS = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const sel = ['ipython', 'python', 'default'].map(
+    k => `div[class*="highlight-${k}"] > div.highlight > pre`).join(', ');
+  return [...document.querySelectorAll(sel)]
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.innerText.split('\\n')
+      .reduce((a, l) => l.length > a.length ? l : a, ''));
+}"""
+
+
 @pytest.mark.parametrize("stem", chapter_pages())
 def test_chapter_renders_offline_in_a_browser(browser, server, stem):
     page, errors, remote = open_page(browser, f"{server}/book/{stem}.html")
     try:
         r = page.evaluate(RENDERED)
+        scrolls = page.evaluate(CODE_SCROLLS)
         if stem in SCREENSHOT_PAGES:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             first = page.locator("div.math").first
@@ -144,6 +158,7 @@ def test_chapter_renders_offline_in_a_browser(browser, server, stem):
         assert r["solutions"] > 0, f"{stem}: exercises but no solution blocks"
     assert not errors, f"{stem}: console errors {errors}"
     assert not remote, f"{stem}: requests to the network {remote}"
+    assert not scrolls, f"{stem}: code wider than the column at 1280 px: {scrolls}"
 
 
 def test_math_is_typeset_on_the_intro_and_the_chapters_have_math(browser, server):

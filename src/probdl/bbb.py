@@ -156,7 +156,8 @@ class BayesianLinear(nn.Module):
         self._w, self._generator = None, generator
         if not self.sample:
             return F.linear(x, self.weight_mu, self.bias_mu)
-        if self.local_reparameterization:  # the weights for log_q / log_p are drawn lazily
+        # the weights for log_q / log_p are drawn lazily
+        if self.local_reparameterization:
             mean = F.linear(x, self.weight_mu, self.bias_mu)
             var = F.linear(x * x, self.weight_sigma**2, None if self.bias_mu is None else self.bias_sigma**2)
             return mean + torch.sqrt(var + 1e-16) * randn_like(mean, generator)
@@ -325,18 +326,19 @@ def elbo_objective(
     ``functools.partial``). Returns
 
     - ``F``: the minibatch estimate of the full-data ELBO,
-      (N / B) sum_batch log p(y|x,w) + kl_weight * (log p(w) - log q(w)) (or - KL in closed form);
+      (N / B) sum_batch log p(y|x,w) + kl_weight * (log p(w) - log q(w)) (or - KL in
+      closed form);
     - ``loss`` = -F / N (per training example, a scale that suits Adam's defaults);
     - ``log_lik``: (N / B) sum_batch log p(y|x,w), the expected log-likelihood term;
     - ``surprise``: log p(w) - log q(w) (or -KL with ``kl="closed"``);
     - ``nll``: the minibatch's mean negative log-likelihood per example.
 
     n_data: N, the training-set size. n_samples: weight samples averaged per call.
-    kl: ``"mc"`` (the surprise at the sampled weights, any prior) or ``"closed"`` (the analytic
-        KL, Gaussian prior only).
-    kl_weight: a number (1: every minibatch carries the whole complexity cost in the N/B-scaled
-        estimate) or a callable with no arguments called once per call, e.g.
-        :class:`BlundellSchedule`. Both are unbiased over an epoch.
+    kl: ``"mc"`` (the surprise at the sampled weights, any prior) or ``"closed"``
+        (the analytic KL, Gaussian prior only).
+    kl_weight: a number (1: every minibatch carries the whole complexity cost in the
+        N/B-scaled estimate) or a callable with no arguments called once per call,
+        e.g. :class:`BlundellSchedule`. Both are unbiased over an epoch.
     generator: the source of the weight noise (default: torch's global generator).
     """
     if not isinstance(n_data, int) or isinstance(n_data, bool) or n_data < 1:

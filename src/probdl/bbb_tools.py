@@ -30,21 +30,22 @@ def manual_gradients(
     *,
     path: bool = False,
 ) -> tuple[dict, torch.Tensor]:
-    """The gradient of the one-sample estimate F = (N/B) log p(y|x,w) + log p(w) - log q(w) with
-    respect to every mu and d = log sigma (``parameterization="exp"``: D = diag(e^{2d})), derived
-    by hand through the reparameterization w = mu + e^d eps:
+    """The gradient of the one-sample estimate F = (N/B) log p(y|x,w) + log p(w) - log
+    q(w) with respect to every mu and d = log sigma (``parameterization="exp"``: D =
+    diag(e^{2d})), derived by hand through the reparameterization w = mu + e^d eps:
 
-        dF/dmu = g,     dF/dd = g * e^d * eps + 1,    g = d/dw [(N/B) log p(y|x,w) + log p(w)],
+        dF/dmu = g,     dF/dd = g * e^d * eps + 1,
+        g = d/dw [(N/B) log p(y|x,w) + log p(w)],
 
-    since log q(w) = -sum(d) - sum(eps^2)/2 - (n/2) log 2 pi does not depend on mu and has
-    derivative -1 in each d. Only g, the gradient of the network in its weights, is left to
-    backpropagation. ``path=True`` gives the exercise's form instead, the path derivative
-    (Roeder et al. 2017): the bracket g - d log q / dw = g + eps / e^d, times dw/dmu = 1 and
-    dw/dd = e^d eps; it drops the score term of log q, whose expectation is zero, so both forms
-    are unbiased for the same gradient. Returns ({parameter name: gradient}, F), keyed as
-    ``model.named_parameters()`` (``layers.0.weight_mu``, ``layers.0.weight_log_sigma``, ...),
-    for the noise ``eps`` (per layer, [eps_w, eps_b]; drawn from ``generator`` if None).
-    """
+    since log q(w) = -sum(d) - sum(eps^2)/2 - (n/2) log 2 pi does not depend on mu and
+    has derivative -1 in each d. Only g, the gradient of the network in its weights, is
+    left to backpropagation. ``path=True`` gives the exercise's form instead, the path
+    derivative (Roeder et al. 2017): the bracket g - d log q / dw = g + eps / e^d, times
+    dw/dmu = 1 and dw/dd = e^d eps; it drops the score term of log q, whose expectation
+    is zero, so both forms are unbiased for the same gradient. Returns ({parameter name:
+    gradient}, F), keyed as ``model.named_parameters()`` (``layers.0.weight_mu``,
+    ``layers.0.weight_log_sigma``, ...), for the noise ``eps`` (per layer, [eps_w,
+    eps_b]; drawn from ``generator`` if None)."""
     if any(layer.parameterization != "exp" for layer in model.layers):
         raise ValueError("manual_gradients is derived for parameterization='exp' (sigma = e^d)")
     n_data = n_data or x.shape[0]
@@ -68,9 +69,11 @@ def manual_gradients(
         for li, (layer, e) in enumerate(zip(model.layers, eps)):
             for name, (mu, sigma), ei in zip(("weight", "bias"), layer.params(), e):
                 gi = next(g)
-                # exercise bbbr-ex-e: dF/dmu and dF/dd from g, and log q(w) at the sample
+                # exercise bbbr-ex-e: dF/dmu and dF/dd from g, and log q(w) there
                 ### BEGIN SOLUTION
-                if path:  # the exercise's bracket: - d log q / dw = (w - mu) / sigma^2 = eps / sigma
+                # the exercise's bracket: - d log q / dw = (w - mu) / sigma^2 = eps /
+                # sigma
+                if path:
                     gi = gi + ei / sigma
                 grads[f"layers.{li}.{name}_mu"] = gi
                 grads[f"layers.{li}.{name}_log_sigma"] = gi * sigma * ei + (0.0 if path else 1.0)

@@ -96,10 +96,11 @@ def ess(x: torch.Tensor) -> torch.Tensor:
 
 
 def rhat(x: torch.Tensor) -> torch.Tensor:
-    """Rank-normalized split-R-hat (Vehtari et al. 2021), per trailing element of samples
-    (n, chains, ...): the larger of the bulk R-hat (split-R-hat of the rank-normalized draws)
-    and the tail R-hat (the same of the draws folded about their median, |theta - median|), so
-    that chains differing in location or in scale both show. Trust the draws below 1.01."""
+    """Rank-normalized split-R-hat (Vehtari et al. 2021), per trailing element of
+    samples (n, chains, ...): the larger of the bulk R-hat (split-R-hat of the
+    rank-normalized draws) and the tail R-hat (the same of the draws folded about their
+    median, |theta - median|), so that chains differing in location or in scale both
+    show. Trust the draws below 1.01."""
     a, shape = _array(x)
     s = _split(a)
     bulk = _rhat(_rank_normal(s))

@@ -43,15 +43,17 @@ from .vi import LOG_2PI, log_mean_exp
 
 
 def stick_breaking(gamma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """pi_k = gamma_k prod_{j<k} (1 - gamma_j) for ``gamma`` in (0, 1) of shape (..., K); returns
-    (weights, remaining), remaining_k = prod_{j<=k} (1 - gamma_j) the stick left after k breaks,
-    so that sum_{j<=k} pi_j + remaining_k = 1. Computed as sums of logs (log pi_k =
-    log gamma_k + sum_{j<k} log(1 - gamma_j)); ``gamma_K = 1`` closes the stick."""
+    """pi_k = gamma_k prod_{j<k} (1 - gamma_j) for ``gamma`` in (0, 1) of shape (...,
+    K); returns (weights, remaining), remaining_k = prod_{j<=k} (1 - gamma_j) the stick
+    left after k breaks, so that sum_{j<=k} pi_j + remaining_k = 1. Computed as sums of
+    logs (log pi_k = log gamma_k + sum_{j<k} log(1 - gamma_j)); ``gamma_K = 1`` closes
+    the stick."""
     if ((gamma < 0) | (gamma > 1)).any():
         raise ValueError("stick_breaking needs gamma in [0, 1]")
     # exercise mix-ex-stick: the weights and the stick left, as sums of logs
     ### BEGIN SOLUTION
-    log_left = torch.cumsum(torch.log1p(-gamma.clamp(max=1.0)), dim=-1)  # log remaining_k
+    # log remaining_k
+    log_left = torch.cumsum(torch.log1p(-gamma.clamp(max=1.0)), dim=-1)
     before = F.pad(log_left[..., :-1], (1, 0))  # log prod_{j<k} (1 - gamma_j)
     return gamma * before.exp(), log_left.exp()
     ### END SOLUTION
@@ -76,14 +78,16 @@ def mixture_log_prob(z: torch.Tensor, log_weights, means, log_sigmas) -> torch.T
 
 
 def mixture_entropy_lower_bound(log_weights, means, log_sigmas) -> torch.Tensor:
-    """Jensen's bound on a Gaussian mixture's entropy: H[q] >= -sum_k pi_k log sum_j pi_j
-    N(mu_k; mu_j, diag(sigma_k^2 + sigma_j^2)), from E_{q_k}[q(z)] = sum_j pi_j (N_k * N_j)(0), the
-    convolution of two Gaussians. Shapes (..., K), (..., K, L), (..., K, L) -> (...)."""
+    """Jensen's bound on a Gaussian mixture's entropy: H[q] >= -sum_k pi_k log sum_j
+    pi_j N(mu_k; mu_j, diag(sigma_k^2 + sigma_j^2)), from E_{q_k}[q(z)] = sum_j pi_j
+    (N_k * N_j)(0), the convolution of two Gaussians. Shapes (..., K), (..., K, L),
+    (..., K, L) -> (...)."""
     var = torch.exp(2 * log_sigmas)
     pair = _diag_normal_log_prob(
         means.unsqueeze(-2), means.unsqueeze(-3), var.unsqueeze(-2) + var.unsqueeze(-3)
     )
-    inner = torch.logsumexp(log_weights.unsqueeze(-2) + pair, dim=-1)  # [k] log sum_j pi_j N(mu_k; ...)
+    # [k] log sum_j pi_j N(mu_k; ...)
+    inner = torch.logsumexp(log_weights.unsqueeze(-2) + pair, dim=-1)
     return -(log_weights.exp() * inner).sum(-1)
 
 
@@ -163,8 +167,9 @@ class MixtureVAE(nn.Module):
 
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per-example terms of the one-draw-per-component ELBO estimate: ``joint`` =
-        sum_k pi_k log p(x, z_k), ``entropy_mc`` = -sum_k pi_k log q(z_k), ``entropy_bound``
-        (Jensen), ``weight_entropy`` H(pi), ``components`` (active per example)."""
+        sum_k pi_k log p(x, z_k), ``entropy_mc`` = -sum_k pi_k log q(z_k),
+        ``entropy_bound`` (Jensen), ``weight_entropy`` H(pi), ``components`` (active per
+        example)."""
         x = check_binary(x, self.n_visible, "MixtureVAE")
         log_w, mu, log_s, active = self.q_params(x)
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)

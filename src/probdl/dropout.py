@@ -58,10 +58,10 @@ def mc_predict(
     model: nn.Module, x: torch.Tensor, n_samples: int = 100, *, generator: torch.Generator | None = None
 ):
     """MC dropout: ``n_samples`` forward passes with dropout on. Regression
-    (``model.likelihood == "gaussian"``): the mean and variance of the outputs (epistemic part;
-    add ``model.noise_std**2`` for the full predictive variance). Classification: the mean class
-    probabilities. ``generator`` seeds the dropout masks (through torch's global generator, which
-    is restored afterwards)."""
+    (``model.likelihood == "gaussian"``): the mean and variance of the outputs
+    (epistemic part; add ``model.noise_std**2`` for the full predictive variance).
+    Classification: the mean class probabilities. ``generator`` seeds the dropout masks
+    (through torch's global generator, which is restored afterwards)."""
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     state = torch.random.get_rng_state() if generator is not None else None
@@ -90,11 +90,12 @@ def input_dropout_rates(model: nn.Module) -> list[float]:
 
 
 def gal_kl_term(model: nn.Module, n_data: int, length_scale: float) -> torch.Tensor:
-    """KL(q || p) / N up to terms free of the parameters, for q(W) = M diag(z), z ~ Bernoulli(1-p)
-    per input unit, and the prior N(0, l^-2) on every weight and bias (Gal & Ghahramani 2016,
-    appendix): sum over layers of (1-p) l^2 / (2N) ||M||^2 + l^2 / (2N) ||b||^2, with p the
-    dropout rate on the layer's inputs (the weights a dropped unit feeds). ``PlainMLP`` uses
-    inverted dropout, W (z / (1-p)) h, so its stored weight is W = (1-p) M."""
+    """KL(q || p) / N up to terms free of the parameters, for q(W) = M diag(z), z ~
+    Bernoulli(1-p) per input unit, and the prior N(0, l^-2) on every weight and bias
+    (Gal & Ghahramani 2016, appendix): sum over layers of (1-p) l^2 / (2N) ||M||^2 + l^2
+    / (2N) ||b||^2, with p the dropout rate on the layer's inputs (the weights a dropped
+    unit feeds). ``PlainMLP`` uses inverted dropout, W (z / (1-p)) h, so its stored
+    weight is W = (1-p) M."""
     if not isinstance(n_data, int) or n_data < 1:
         raise ValueError(f"n_data must be a positive int (the training-set size), got {n_data!r}")
     if not length_scale > 0:
@@ -133,17 +134,18 @@ LOG_ALPHA_RANGE = (-8.0, 8.0)
 
 
 def kl_log_uniform(log_alpha: torch.Tensor) -> torch.Tensor:
-    """The approximate KL(q || p) per weight, elementwise, of q(w) = N(theta, alpha theta^2) from
-    the log-uniform prior p(|w|) ~ 1/|w| (Molchanov et al. 2017):
+    """The approximate KL(q || p) per weight, elementwise, of q(w) = N(theta, alpha
+    theta^2) from the log-uniform prior p(|w|) ~ 1/|w| (Molchanov et al. 2017):
 
         KL ~ k1 - k1 sigmoid(k2 + k3 log alpha) + log(1 + 1/alpha) / 2.
 
-    The prior is improper, so the KL is defined up to an additive constant; this one is fixed so
-    that the KL goes to 0 as alpha -> infinity (a weight that is pure noise costs nothing). It
-    depends on alpha alone, not on theta."""
+    The prior is improper, so the KL is defined up to an additive constant; this one is
+    fixed so that the KL goes to 0 as alpha -> infinity (a weight that is pure noise
+    costs nothing). It depends on alpha alone, not on theta."""
     if not torch.is_tensor(log_alpha):
         raise TypeError(f"log_alpha must be a tensor, got {type(log_alpha).__name__}")
-    # log1p(exp(-x)), not softplus(-x): several times faster on a CPU, safe for log_alpha >= -88
+    # log1p(exp(-x)), not softplus(-x): several times faster on a CPU, safe for
+    # log_alpha >= -88
     return K1 - K1 * torch.sigmoid(K2 + K3 * log_alpha) + 0.5 * torch.log1p(torch.exp(-log_alpha))
 
 
@@ -262,8 +264,9 @@ class VariationalDropoutLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(
-                f"VariationalDropoutLinear({self.in_features}, {self.out_features}) got inputs with "
-                f"{x.shape[-1]} features (shape {tuple(x.shape)})"
+                f"VariationalDropoutLinear({self.in_features}, {self.out_features}) "
+                f"got inputs with {x.shape[-1]} features "
+                f"(shape {tuple(x.shape)})"
             )
         if not self.training:
             w = self.weight * self.mask() if self.sparse else self.weight
@@ -349,10 +352,11 @@ def sgvlb_objective(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_data: int, kl_weight=1.0
 ) -> dict:
     """The variational-dropout objective for ``probdl.train.fit`` (bind ``n_data`` and
-    ``kl_weight`` with ``functools.partial``): the stochastic variational lower bound
-    F = (N/B) sum_batch log p(y|x,w) - kl_weight * KL, reported per training example as
-    ``loss`` = -F / N; ``log_lik`` is the minibatch's mean log-likelihood, ``kl`` the KL (nats,
-    whole network) and ``kl_weight`` its weight (a number, or a callable such as :class:`KLWarmup`)."""
+    ``kl_weight`` with ``functools.partial``): the stochastic variational lower bound F
+    = (N/B) sum_batch log p(y|x,w) - kl_weight * KL, reported per training example as
+    ``loss`` = -F / N; ``log_lik`` is the minibatch's mean log-likelihood, ``kl`` the KL
+    (nats, whole network) and ``kl_weight`` its weight (a number, or a callable such as
+    :class:`KLWarmup`)."""
     if not isinstance(n_data, int) or n_data < 1:
         raise ValueError(f"n_data must be a positive int (the training-set size), got {n_data!r}")
     beta = kl_weight() if callable(kl_weight) else float(kl_weight)

@@ -87,7 +87,8 @@ class BayesLinReg:
     def log_evidence(self) -> torch.Tensor:
         """log p(y | X) = D/2 log(1/prior_var) + N/2 log(1/noise_var) - E(mean)
                    - 1/2 log det P - N/2 log 2 pi,
-        with E(w) = |y - X w|^2 / (2 noise_var) + |w|^2 / (2 prior_var) (Bishop 2006, eq. 3.86)."""
+        with E(w) = |y - X w|^2 / (2 noise_var) + |w|^2 / (2 prior_var) (Bishop 2006,
+        eq. 3.86)."""
         m = self.mean
         energy = ((self.y - self.x @ m) ** 2).sum() / (2 * self.noise_var) + (m @ m) / (2 * self.prior_var)
         logdet_p = torch.logdet(self.precision)
@@ -113,7 +114,8 @@ class BayesLinReg:
         return lq @ lq.transpose(-2, -1)
 
     def expected_log_likelihood(self, mu, sigma=None, scale_tril=None) -> torch.Tensor:
-        """E_q[log p(y | X, w)] = -N/2 log(2 pi noise_var) - (|y - X mu|^2 + tr(X^T X S)) / (2 noise_var)."""
+        """E_q[log p(y | X, w)]
+        = -N/2 log(2 pi noise_var) - (|y - X mu|^2 + tr(X^T X S)) / (2 noise_var)."""
         mu = torch.as_tensor(mu, dtype=self.x.dtype)
         s = self.q_cov(sigma, scale_tril)
         resid = self.y - mu @ self.x.T
@@ -140,9 +142,10 @@ class BayesLinReg:
         return kl_mvn(mu, s, self.mean.expand_as(mu), self.cov.expand_as(s))
 
     def elbo_grad(self, mu, log_sigma) -> tuple[torch.Tensor, torch.Tensor]:
-        """Closed-form gradient of the ELBO of a diagonal q = N(mu, diag(e^{2 d})), d = log_sigma:
+        """Closed-form gradient of the ELBO of a diagonal q = N(mu, diag(e^{2 d})),
+        d = log_sigma:
 
-        dL/dmu = P (mean - mu),     dL/dd_i = 1 - e^{2 d_i} P_ii.
+            dL/dmu = P (mean - mu),     dL/dd_i = 1 - e^{2 d_i} P_ii.
         """
         mu = torch.as_tensor(mu, dtype=self.x.dtype)
         log_sigma = torch.as_tensor(log_sigma, dtype=self.x.dtype)
@@ -213,7 +216,10 @@ class LinearGaussian:
 
     def elbo(self, x: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The ELBO of q(z | x) = N(mu, diag(sigma^2)) in closed form, (N,):
-        -D/2 log(2 pi s^2) - (|x - W mu - b|^2 + sum_k (W^T W)_kk sigma_k^2) / (2 s^2) - KL(q || N(0, I))."""
+
+        -D/2 log(2 pi s^2) - (|x - W mu - b|^2 + sum_k (W^T W)_kk sigma_k^2)
+        / (2 s^2) - KL(q || N(0, I)).
+        """
         resid = x - (mu @ self.W.T + self.b)
         exp_ll = -0.5 * self.D * (LOG_2PI + 2 * math.log(self.s)) - (
             (resid**2).sum(-1) + (sigma**2 * (self.W**2).sum(0)).sum(-1)

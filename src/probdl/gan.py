@@ -121,12 +121,13 @@ class GAN(nn.Module):
 
 
 def discriminator_objective(gan: GAN, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-    """The discriminator maximises V = E_data log D(x) + E_z log(1 - D(G(z))) on a minibatch of
-    ``x`` and as many fresh z; ``loss`` = -V (G is held fixed: its samples are detached).
-    Also returns ``d_real`` and ``d_fake``, the mean of D on each."""
+    """The discriminator maximises V = E_data log D(x) + E_z log(1 - D(G(z))) on a
+    minibatch of ``x`` and as many fresh z; ``loss`` = -V (G is held fixed: its samples
+    are detached). Also returns ``d_real`` and ``d_fake``, the mean of D on each."""
     fake = gan.generator(gan.noise(len(x), generator)).detach()
     l_real, l_fake = gan.discriminator(x), gan.discriminator(fake)
-    value = F.logsigmoid(l_real).mean() + F.logsigmoid(-l_fake).mean()  # log D, log(1 - D)
+    # log D, log(1 - D)
+    value = F.logsigmoid(l_real).mean() + F.logsigmoid(-l_fake).mean()
     return {
         "loss": -value,
         "value": value.detach(),
@@ -138,9 +139,10 @@ def discriminator_objective(gan: GAN, x: torch.Tensor, generator: torch.Generato
 def generator_objective(
     gan: GAN, n: int, saturating: bool = False, generator: torch.Generator | None = None
 ) -> dict:
-    """The generator's loss on n fresh z: ``saturating=True`` minimises E log(1 - D(G(z))), the
-    game's own term; ``False`` (the paper's practical choice) minimises -E log D(G(z)), which has
-    the same fixed point but strong gradients when D rejects the samples."""
+    """The generator's loss on n fresh z: ``saturating=True`` minimises E log(1 -
+    D(G(z))), the game's own term; ``False`` (the paper's practical choice) minimises -E
+    log D(G(z)), which has the same fixed point but strong gradients when D rejects the
+    samples."""
     logits = gan.discriminator(gan.generator(gan.noise(n, generator)))
     loss = F.logsigmoid(-logits).mean() if saturating else -F.logsigmoid(logits).mean()
     return {"loss": loss, "d_fake": torch.sigmoid(logits).mean().detach()}
@@ -180,12 +182,13 @@ def train_gan(
     progress: bool | None = None,
     desc: str | None = None,
 ) -> History:
-    """Algorithm 1 of Goodfellow et al. (2014) with Adam: for every generator step, ``k``
-    discriminator steps, each on a fresh minibatch of ``x`` and of noise; one "epoch" is one pass
-    of the discriminator over ``x``. Records per generator step ``d_loss``, ``value`` (V on the
-    last minibatch), ``d_real``, ``d_fake`` and ``g_loss`` in a :class:`probdl.train.History`;
-    calls ``callback(gan, step)`` every ``callback_every`` generator steps. ``progress``: a text
-    progress bar over the discriminator steps (default: as :func:`probdl.train.fit`)."""
+    """Algorithm 1 of Goodfellow et al. (2014) with Adam: for every generator step,
+    ``k`` discriminator steps, each on a fresh minibatch of ``x`` and of noise; one
+    "epoch" is one pass of the discriminator over ``x``. Records per generator step
+    ``d_loss``, ``value`` (V on the last minibatch), ``d_real``, ``d_fake`` and
+    ``g_loss`` in a :class:`probdl.train.History`; calls ``callback(gan, step)`` every
+    ``callback_every`` generator steps. ``progress``: a text progress bar over the
+    discriminator steps (default: as :func:`probdl.train.fit`)."""
     if k < 1:
         raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {k}")
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)

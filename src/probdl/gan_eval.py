@@ -21,8 +21,9 @@ from torch import nn
 
 
 def optimal_discriminator(log_p_data: torch.Tensor, log_p_g: torch.Tensor) -> torch.Tensor:
-    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) from the two log densities at the same points,
-    computed as sigmoid(log p_data - log p_g) (stable where both densities are tiny)."""
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) from the two log densities at the same
+    points, computed as sigmoid(log p_data - log p_g) (stable where both densities are
+    tiny)."""
     return torch.sigmoid(log_p_data - log_p_g)
 
 
@@ -41,8 +42,8 @@ def value_by_quadrature(
 
 
 def jensen_shannon(log_p: torch.Tensor, log_q: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """JSD(p || q) = KL(p || m)/2 + KL(q || m)/2 with m = (p + q)/2, in nats, by the trapezoid
-    rule on a 1-D ``grid`` from both log densities on it."""
+    """JSD(p || q) = KL(p || m)/2 + KL(q || m)/2 with m = (p + q)/2, in nats, by the
+    trapezoid rule on a 1-D ``grid`` from both log densities on it."""
     log_m = torch.logaddexp(log_p, log_q) - math.log(2.0)
     kl_p = _trapezoid(log_p.exp() * (log_p - log_m), grid)
     kl_q = _trapezoid(log_q.exp() * (log_q - log_m), grid)
@@ -84,12 +85,13 @@ def mode_coverage(
 
 
 def _parzen(samples: torch.Tensor, x: torch.Tensor, sigmas: Sequence[float], batch_size: int) -> torch.Tensor:
-    """Mean Parzen log-likelihood of the rows of ``x`` for every bandwidth in ``sigmas`` (float64);
-    the squared distances of each block of ``x`` to all samples are computed once."""
+    """Mean Parzen log-likelihood of the rows of ``x`` for every bandwidth in ``sigmas``
+    (float64); the squared distances of each block of ``x`` to all samples are computed
+    once."""
     if samples.dim() != 2 or x.dim() != 2 or samples.shape[1] != x.shape[1]:
         raise ValueError(
-            f"samples and x must be (n, d) and (m, d) with the same d; got {tuple(samples.shape)} "
-            f"and {tuple(x.shape)}"
+            "samples and x must be (n, d) and (m, d) with the same d; "
+            f"got {tuple(samples.shape)} and {tuple(x.shape)}"
         )
     if len(sigmas) == 0 or not all(s > 0 for s in sigmas):
         raise ValueError(f"give at least one bandwidth, every one positive; got {list(sigmas)}")
@@ -133,11 +135,12 @@ def _mean_cov(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def frechet_distance(features_a, features_b) -> float:
-    """The Fréchet distance between Gaussians fitted to two feature sets (n, d), which is the
-    *squared* 2-Wasserstein distance W_2^2 between the two Gaussians (squared feature units):
-    ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), with unbiased covariances as
-    pytorch-fid computes them. The trace of the square root is taken from the eigenvalues of the
-    symmetric S_a^(1/2) S_b S_a^(1/2), which has the same spectrum as S_a S_b."""
+    """The Fréchet distance between Gaussians fitted to two feature sets (n, d), which
+    is the *squared* 2-Wasserstein distance W_2^2 between the two Gaussians (squared
+    feature units): ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), with unbiased
+    covariances as pytorch-fid computes them. The trace of the square root is taken from
+    the eigenvalues of the symmetric S_a^(1/2) S_b S_a^(1/2), which has the same
+    spectrum as S_a S_b."""
     mu_a, cov_a = _mean_cov(features_a)
     mu_b, cov_b = _mean_cov(features_b)
     if mu_a.shape != mu_b.shape:

@@ -29,9 +29,9 @@ HESSIANS = ("full", "ggn", "diag", "kron")
 
 
 def map_objective(model: nn.Module, x, y, *, n_data: int, prior_precision: float) -> dict:
-    """MAP training objective for ``probdl.train.fit``: the mean NLL plus the Gaussian prior's
-    ``prior_precision / 2 * |theta|^2 / n_data`` (weight decay), so that its minimum is the mode
-    of the posterior of :class:`Laplace` with the same prior."""
+    """MAP training objective for ``probdl.train.fit``: the mean NLL plus the Gaussian
+    prior's ``prior_precision / 2 * |theta|^2 / n_data`` (weight decay), so that its
+    minimum is the mode of the posterior of :class:`Laplace` with the same prior."""
     ll = model.log_likelihood(model(x), y).mean()
     sq = sum((p**2).sum() for name, p in model.named_parameters() if name != "log_noise")
     loss = -ll + 0.5 * prior_precision * sq / n_data
@@ -276,7 +276,8 @@ class Laplace:
         """The Laplace estimate of the evidence,
         log p(D | theta*) + log p(theta*) + P/2 log 2 pi - 1/2 log det H
         = log p(D | theta*) - delta/2 |theta*|^2 - 1/2 (log det H - P log delta),
-        differentiable in ``prior_precision`` (delta) and ``sigma_noise`` when they are tensors."""
+        differentiable in ``prior_precision`` (delta) and ``sigma_noise`` when they are
+        tensors."""
         self._check_fitted()
         delta = self.prior_precision if prior_precision is None else prior_precision
         s = self.sigma_noise if sigma_noise is None else sigma_noise

@@ -129,8 +129,8 @@ def _last_layer_ggn(net: Network, v: torch.Tensor, phi: torch.Tensor) -> torch.T
 
 
 def ggn(net: Network, x, y, likelihood: str, batch_size=None, diagonal=False) -> tuple[torch.Tensor, float]:
-    """The GGN sum_n J_n^T Lambda_n J_n (P, P), or only its diagonal (P,), and the summed NLL
-    (:func:`nll_sum`) at the network's parameters."""
+    """The GGN sum_n J_n^T Lambda_n J_n (P, P), or only its diagonal (P,), and the
+    summed NLL (:func:`nll_sum`) at the network's parameters."""
     p = net.theta.numel()
     h = torch.zeros(p, dtype=torch.float64) if diagonal else torch.zeros(p, p, dtype=torch.float64)
     loss = 0.0

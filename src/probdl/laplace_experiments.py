@@ -142,23 +142,26 @@ def evaluate_split(
 
     1. A ``valid_fraction`` of the training split validates: MAP networks for each prior
        precision in ``prior_grid`` and Bayes by Backprop for each prior scale in
-       ``bbb_sigma_grid`` are fitted on the rest (standardized on it) and the best of each by
-       validation log-likelihood is kept; Bayes by Backprop's validation ELBO is recorded.
-    2. Refit on the whole training split, standardized on it: the MAP network with the chosen
-       prior precision, Bayes by Backprop with the chosen prior scale; both Laplace
-       approximations (GGN over all weights, linearized; GGN of the last layer) start from the
-       refit MAP network and set their prior precision and noise scale by the evidence.
+       ``bbb_sigma_grid`` are fitted on the rest (standardized on it) and the best of
+       each by validation log-likelihood is kept; Bayes by Backprop's validation ELBO is
+       recorded.
+    2. Refit on the whole training split, standardized on it: the MAP network with the
+       chosen prior precision, Bayes by Backprop with the chosen prior scale; both
+       Laplace approximations (GGN over all weights, linearized; GGN of the last layer)
+       start from the refit MAP network and set their prior precision and noise scale
+       by the evidence.
 
-    Returns ``{"scores": {method: {"rmse", "ll"}}`` (test, in the targets' original units),
-    ``"chosen"``: the validated hyperparameters, ``"laplace"``: each Laplace fit's
-    evidence-optimized ``prior_precision`` and ``sigma_noise`` (in standardized units),
-    ``"seconds"``: the time of each kind of fit, ``"bbb_valid_elbo"``: the chosen Bayes by
-    Backprop's validation ELBO every ``eval_every`` steps, and ``"n_refit"``."""
+    Returns ``{"scores": {method: {"rmse", "ll"}}`` (test, in the targets' original
+    units), ``"chosen"``: the validated hyperparameters, ``"laplace"``: each Laplace
+    fit's evidence-optimized ``prior_precision`` and ``sigma_noise`` (in standardized
+    units), ``"seconds"``: the time of each kind of fit, ``"bbb_valid_elbo"``: the
+    chosen Bayes by Backprop's validation ELBO every ``eval_every`` steps, and
+    ``"n_refit"``."""
     seconds: dict[str, float] = {}
     torch.manual_seed(1000 + seed)
     delta, sigma, curve = _select(
-        seconds, x_train, y_train, seed, hidden, valid_fraction, prior_grid, map_epochs, bbb_sigma_grid,
-        bbb_epochs, lr, eval_every, n_pred_samples,
+        seconds, x_train, y_train, seed, hidden, valid_fraction, prior_grid,
+        map_epochs, bbb_sigma_grid, bbb_epochs, lr, eval_every, n_pred_samples,
     )  # fmt: skip
 
     x, xt, _, _ = data.standardize(x_train, x_test)

@@ -4,8 +4,7 @@ dynamics (Welling & Teh 2011); the diagnostics live in :mod:`probdl.diagnostics`
 
 Every sampler runs several chains as one batch: ``log_prob`` maps a ``(chains, dim)`` tensor to
 ``(chains,)``, samples come back as ``(n_samples, chains, dim)``. :class:`NetworkPosterior` is a
-ReLU network's log posterior in one flat weight vector per chain (batched ``torch.baddbmm``).
-"""
+ReLU network's log posterior in one flat weight vector per chain (batched ``torch.baddbmm``)."""
 
 from __future__ import annotations
 
@@ -45,15 +44,14 @@ def kinetic(p: torch.Tensor, inv_mass: torch.Tensor | None = None) -> torch.Tens
 
 
 def leapfrog(log_prob: LogProb, q, p, step_size, n_steps: int, grad=None, inv_mass=None):
-    """``n_steps`` leapfrog steps of Hamiltonian dynamics for H(q, p) = -log_prob(q) + |p|^2 / 2:
-    half a momentum step, alternating full position and momentum steps, half a momentum step.
-    ``step_size`` is a number or a (chains,) tensor. With a diagonal mass matrix M (``inv_mass``
-    its inverse, (dim,) or (chains, dim)) the kinetic energy is p^T M^-1 p / 2 and the position
-    moves by step_size M^-1 p. Returns (q, p, log_prob(q), grad at q)."""
+    """``n_steps`` leapfrog steps for H(q, p) = -log_prob(q) + p^T M^-1 p / 2: half a
+    momentum step, alternating full position and momentum steps, half a momentum step.
+    ``step_size``: a number or a (chains,) tensor; ``inv_mass``: the diagonal of M^-1,
+    (dim,) or (chains, dim), None for M = I. Returns (q, p, log_prob(q), grad at q)."""
     eps = torch.as_tensor(step_size, dtype=q.dtype, device=q.device).reshape(-1, 1)
     if grad is None:
         _, grad = value_and_grad(log_prob, q)
-    # exercise menu-ex-hmc-step: the leapfrog steps (value_and_grad gives log p and its gradient)
+    # exercise menu-ex-hmc-step: the leapfrog steps (value_and_grad: log p, gradient)
     ### BEGIN SOLUTION
     p = p + 0.5 * eps * grad
     for i in range(n_steps):
@@ -186,22 +184,22 @@ def hmc(
 ) -> tuple[torch.Tensor, dict]:
     """Hamiltonian Monte Carlo, all chains in one batch.
 
-    ``log_prob`` maps (chains, dim) to (chains,); ``init`` is (chains, dim). Each iteration draws
-    p ~ N(0, I), runs ``n_leapfrog`` leapfrog steps and accepts with probability
-    min(1, exp(-dH)) (Metropolis). During the ``n_warmup`` iterations the step size of each chain
-    is adapted by dual averaging towards ``target_accept`` (by default when ``step_size`` is
-    None, starting from :func:`initial_step_size`); afterwards it stays fixed. Every trajectory
-    uses the step size times a uniform factor in [1 - jitter, 1 + jitter], which breaks the
-    periodic trajectories that a fixed step and length can fall into (Neal 2011, section 5.4.2.2).
-    The mass matrix is the identity, or with ``adapt_mass`` a diagonal one per chain adapted
-    during the warm-up (:class:`MassAdaptation`); after each new one the step size is found and
-    adapted anew.
+    ``log_prob`` maps (chains, dim) to (chains,); ``init`` is (chains, dim). Each
+    iteration draws p ~ N(0, M), runs ``n_leapfrog`` leapfrog steps and accepts with
+    probability min(1, exp(-dH)) (Metropolis). During the ``n_warmup`` iterations each
+    chain's step size is adapted by dual averaging towards ``target_accept`` (by default
+    when ``step_size`` is None, from :func:`initial_step_size`); then it stays fixed.
+    Each trajectory scales the step by a uniform factor in [1 - jitter, 1 + jitter],
+    which breaks periodic trajectories (Neal 2011, section 5.4.2.2). The mass matrix M
+    is the identity, or with ``adapt_mass`` a diagonal one per chain adapted during the
+    warm-up (:class:`MassAdaptation`), the step size found and adapted anew after each.
 
-    Returns ``(samples, info)``: samples (n_samples, chains, dim) and a dict with ``accept_rate``
-    (chains,) over the sampling phase, ``step_size`` (chains,), ``log_prob`` (n_samples, chains),
-    ``warmup_log_prob`` (n_warmup, chains) (the states' log_prob after each warm-up iteration),
-    ``energy_error`` (n_samples, chains) (dH of each proposal), ``divergences``, ``n_grad_evals``
-    (gradient evaluations per chain) and ``inv_mass`` (chains, dim; None for the identity)."""
+    Returns ``(samples, info)``: samples (n_samples, chains, dim) and a dict with
+    ``accept_rate`` (chains,) over the sampling phase, ``step_size`` (chains,),
+    ``log_prob`` (n_samples, chains), ``warmup_log_prob`` (n_warmup, chains) (after
+    each warm-up iteration), ``energy_error`` (n_samples, chains) (dH of each proposal),
+    ``divergences``, ``n_grad_evals`` (per chain) and ``inv_mass`` (chains, dim; None
+    for the identity)."""
     q = _check_init(init, n_samples, n_warmup)
     chains, dim = q.shape
     adapt = (step_size is None) if adapt_step_size is None else adapt_step_size

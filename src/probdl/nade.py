@@ -62,10 +62,11 @@ def _block_size(d: int, target: int) -> int:
 
 
 def log_prob_reference(model: "NADE", x: torch.Tensor) -> torch.Tensor:
-    """log p(x) in nats, shape (batch,), by Algorithm 1 of Larochelle & Murray (2011) written
-    plainly: one pixel at a time, with the running pre-activation a, batched over examples.
-    Autograd differentiates it. This is the reference the fast blocked sweep
-    (:class:`NADELogProb`) is checked against in the tests, the chapter and the benchmark."""
+    """log p(x) in nats, shape (batch,), by Algorithm 1 of Larochelle & Murray (2011)
+    written plainly: one pixel at a time, with the running pre-activation a, batched
+    over examples. Autograd differentiates it. This is the reference the fast blocked
+    sweep (:class:`NADELogProb`) is checked against in the tests, the chapter and the
+    benchmark."""
     x = check_binary(x, model.n_visible, "NADE").to(model.W.dtype)
     W, c, V, b = model.W, model.c, model.V, model.b
     # exercise nade-ex-algorithm: log p(x) by Algorithm 1, one pixel at a time
@@ -304,13 +305,13 @@ class NADE(nn.Module):
         given: torch.Tensor | None = None,
         return_probs: bool = False,
     ):
-        """Ancestral samples, shape (n, D): x_1 ~ p(x_1), x_2 ~ p(x_2 | x_1), ... with the
-        running pre-activation of Algorithm 1 (O(DH) per sample).
+        """Ancestral samples, shape (n, D): x_1 ~ p(x_1), x_2 ~ p(x_2 | x_1), ... with
+        the running pre-activation of Algorithm 1 (O(DH) per sample).
 
         given:        (n, k) 0/1 values for the first k pixels; the rest is sampled from
                       p(x_>k | x_<=k) (e.g. digits completed from their top half).
-        return_probs: also return the (n, D) probabilities p(x_d = 1 | x_<d) used at each step
-                      (the "mean" images of the samples).
+        return_probs: also return the (n, D) probabilities p(x_d = 1 | x_<d) used at
+                      each step (the "mean" images of the samples).
         """
         W, c, V, b = self._params()
         if given is not None:

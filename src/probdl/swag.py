@@ -47,7 +47,8 @@ class SWAG:
         return (self.sq_mean - self.mean**2).clamp_min(0.0)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, scale: float = 1.0) -> torch.Tensor:
-        """``n`` flat weight vectors from N(theta_swa, scale * Sigma) (float32, (n, dim))."""
+        """``n`` flat weight vectors from N(theta_swa, scale * Sigma) (float32,
+        shape (n, dim))."""
         k = len(self.deviations)
         if k < 2:
             raise RuntimeError("collect at least two iterates before sampling")

@@ -107,10 +107,11 @@ class VAE(nn.Module):
 
     # --- the objective's terms -------------------------------------------------------------
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """One reparameterized sample z = mu + sigma * eps per example; returns per-example (batch,)
-        tensors: ``log_px_z`` = log p(x|z), ``log_pz``, ``log_qz``, ``surprise`` = log p(z) - log q(z|x)
-        (a one-sample estimate of -KL), ``kl`` (the analytic KL(q(z|x) || p(z))),
-        ``elbo`` = log p(x|z) - kl and ``elbo_mc`` = log p(x|z) + surprise."""
+        """One reparameterized sample z = mu + sigma * eps per example; returns
+        per-example (batch,) tensors: ``log_px_z`` = log p(x|z), ``log_pz``, ``log_qz``,
+        ``surprise`` = log p(z) - log q(z|x) (a one-sample estimate of -KL), ``kl`` (the
+        analytic KL(q(z|x) || p(z))), ``elbo`` = log p(x|z) - kl and ``elbo_mc`` = log
+        p(x|z) + surprise."""
         x = check_binary(x, self.n_visible, "the VAE")
         # exercise vae-ex-loss: the terms of the loss from one reparameterized sample
         ### BEGIN SOLUTION
@@ -142,8 +143,9 @@ class VAE(nn.Module):
     def log_weights(
         self, x: torch.Tensor, k: int, generator: torch.Generator | None = None, chunk: int | None = None
     ) -> torch.Tensor:
-        """(k, batch) importance log-weights log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x), computed in
-        chunks of samples so that memory stays bounded. Differentiable (reparameterized)."""
+        """(k, batch) importance log-weights log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x),
+        computed in chunks of samples so that memory stays bounded. Differentiable
+        (reparameterized)."""
         x = check_binary(x, self.n_visible, "the VAE")
         k = _check_k(k)
         mu, sigma = self.encode(x)
@@ -154,9 +156,10 @@ class VAE(nn.Module):
         out = []
         for start in range(0, k, chunk):
             n = min(chunk, k - start)
-            # exercise vae-ex-importance: the log importance weights of n draws from q(z|x)
+            # exercise vae-ex-importance: log importance weights of n draws of q(z|x)
             ### BEGIN SOLUTION
-            z = reparameterize(mu, sigma, n=n, generator=generator)  # (n, batch, latent)
+            # (n, batch, latent)
+            z = reparameterize(mu, sigma, n=n, generator=generator)
             out.append(self.likelihood(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z))
             ### END SOLUTION
         return torch.cat(out, dim=0)
@@ -170,9 +173,10 @@ class VAE(nn.Module):
     def log_marginal(
         self, x: torch.Tensor, k: int = 1000, batch_size: int = 1000, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """(batch,) importance-sampled estimates of log p(x) in nats with ``k`` samples from q(z|x)
-        (log-mean-exp of the weights, numerically stable), over ``x`` in blocks of ``batch_size``.
-        Its expectation increases with k towards log p(x) (Burda et al. 2016)."""
+        """(batch,) importance-sampled estimates of log p(x) in nats with ``k`` samples
+        from q(z|x) (log-mean-exp of the weights, numerically stable), over ``x`` in
+        blocks of ``batch_size``. Its expectation increases with k towards log p(x)
+        (Burda et al. 2016)."""
         x = check_binary(x, self.n_visible, "the VAE")
         _check_k(k)
         was_training = self.training
@@ -212,10 +216,10 @@ class VAE(nn.Module):
 
 
 def elbo_objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor]:
-    """The negative ELBO (analytic KL), averaged over the minibatch, with the terms the chapter
-    plots: ``elbo`` (the estimate of F per example), ``log_px_z``, ``surprise`` = log p(z) -
-    log q(z|x), ``kl`` (analytic) and ``kl_mc`` = -surprise (its Monte Carlo estimate). Extra
-    batch tensors (labels) are ignored."""
+    """The negative ELBO (analytic KL), averaged over the minibatch, with the terms the
+    chapter plots: ``elbo`` (the estimate of F per example), ``log_px_z``, ``surprise``
+    = log p(z) - log q(z|x), ``kl`` (analytic) and ``kl_mc`` = -surprise (its Monte
+    Carlo estimate). Extra batch tensors (labels) are ignored."""
     t = model.terms(x)
     elbo = t["elbo"].mean()
     return {
@@ -229,9 +233,10 @@ def elbo_objective(model: VAE, x: torch.Tensor, *rest) -> dict[str, torch.Tensor
 
 
 def iwae_objective(model: VAE, x: torch.Tensor, *rest, k: int) -> dict[str, torch.Tensor]:
-    """The negative importance-weighted bound with ``k`` samples per example (Burda et al. 2016),
-    averaged over the minibatch; ``bound`` records the bound. ``k = 1`` is the ELBO with the
-    Monte Carlo KL. Bind ``k`` for :func:`probdl.train.fit`: ``partial(iwae_objective, k=5)``."""
+    """The negative importance-weighted bound with ``k`` samples per example (Burda et
+    al. 2016), averaged over the minibatch; ``bound`` records the bound. ``k = 1`` is
+    the ELBO with the Monte Carlo KL. Bind ``k`` for :func:`probdl.train.fit`:
+    ``partial(iwae_objective, k=5)``."""
     bound = model.iwae_bound(x, _check_k(k)).mean()
     return {"loss": -bound, "bound": bound}
 
@@ -299,10 +304,11 @@ def k_ladder(
 def active_units(
     model: VAE, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000
 ) -> tuple[int, torch.Tensor]:
-    """The number of active latent units and the activity of each, A_j = Cov_x(E_q[z_j]) =
-    the variance over the images ``x`` of the posterior mean mu_j(x) (Burda et al. 2016, their
-    threshold 0.01). An inactive unit's posterior mean ignores the image: the decoder cannot read
-    anything from it. Returns (count, activities of shape (n_latent,))."""
+    """The number of active latent units and the activity of each, A_j = Cov_x(E_q[z_j])
+    = the variance over the images ``x`` of the posterior mean mu_j(x) (Burda et al.
+    2016, their threshold 0.01). An inactive unit's posterior mean ignores the image:
+    the decoder cannot read anything from it. Returns (count, activities of shape
+    (n_latent,))."""
     if not threshold > 0:
         raise ValueError(f"threshold must be > 0, got {threshold}")
     x = check_binary(x, model.n_visible, "the VAE")

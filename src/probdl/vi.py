@@ -78,10 +78,11 @@ def gaussian_entropy(sigma: torch.Tensor) -> torch.Tensor:
 
 
 def kl_mvn(mu_q: torch.Tensor, cov_q: torch.Tensor, mu_p: torch.Tensor, cov_p: torch.Tensor) -> torch.Tensor:
-    """KL( N(mu_q, cov_q) || N(mu_p, cov_p) ) for full covariances (batched over leading dims):
+    """KL( N(mu_q, cov_q) || N(mu_p, cov_p) ) for full covariances (batched over leading
+    dims):
 
-    1/2 [ tr(cov_p^-1 cov_q) + (mu_p - mu_q)^T cov_p^-1 (mu_p - mu_q) - D + log det cov_p - log det cov_q ].
-    """
+    1/2 [ tr(cov_p^-1 cov_q) + (mu_p - mu_q)^T cov_p^-1 (mu_p - mu_q) - D
+          + log det cov_p - log det cov_q ]."""
     d = mu_q.shape[-1]
     lp = torch.linalg.cholesky(cov_p)
     lq = torch.linalg.cholesky(cov_q)
@@ -121,9 +122,9 @@ def elbo_mc(
     generator: torch.Generator | None = None,
 ) -> MCEstimate:
     """The ELBO E_q[log p(data, z) - log q(z)] for q = N(mu, diag(sigma^2)) from ``n``
-    reparameterized draws z = mu + sigma * eps; ``log_joint`` maps (n, ..., D) draws to (n, ...)
-    values. Differentiable in mu and sigma (the pathwise estimator)."""
-    # exercise elbo-ex-estimators: the ELBO from reparameterized draws (use reparameterize)
+    reparameterized draws z = mu + sigma * eps; ``log_joint`` maps (n, ..., D) draws to
+    (n, ...) values. Differentiable in mu and sigma (the pathwise estimator)."""
+    # exercise elbo-ex-estimators: the ELBO from draws made with reparameterize
     ### BEGIN SOLUTION
     z = reparameterize(mu, sigma, n, generator)
     return mc_mean(log_joint(z) - normal_log_prob(z, mu, sigma))
@@ -139,10 +140,10 @@ def elbo_mc_analytic_kl(
     sigma_p=1.0,
     generator: torch.Generator | None = None,
 ) -> MCEstimate:
-    """The ELBO as E_q[log p(data | z)] - KL(q || N(mu_p, sigma_p^2)): the expected log-likelihood
-    by Monte Carlo, the KL in closed form (:func:`kl_normal`, summed over the last dimension).
-    Same expectation as :func:`elbo_mc`, smaller variance."""
-    # exercise elbo-ex-estimators: the expected log-likelihood by Monte Carlo, the KL exactly
+    """The ELBO as E_q[log p(data | z)] - KL(q || N(mu_p, sigma_p^2)): the expected
+    log-likelihood by Monte Carlo, the KL in closed form (:func:`kl_normal`, summed over
+    the last dimension). Same expectation as :func:`elbo_mc`, smaller variance."""
+    # exercise elbo-ex-estimators: E_q log-likelihood by Monte Carlo, the KL exactly
     ### BEGIN SOLUTION
     z = reparameterize(mu, sigma, n, generator)
     kl = kl_normal(mu, sigma, mu_p, sigma_p).sum(-1)
@@ -166,13 +167,14 @@ def pathwise_grad(
     n: int,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample reparameterization (pathwise) gradients of E_q[f(z)], q = N(mu, diag(e^{2 d})),
-    d = ``log_sigma``: with z = mu + e^d eps and g = df/dz (ONE backward pass for all n draws),
+    """Per-sample reparameterization (pathwise) gradients of E_q[f(z)], q = N(mu,
+    diag(e^{2 d})), d = ``log_sigma``: with z = mu + e^d eps and g = df/dz (ONE backward
+    pass for all n draws),
 
         df/dmu_i = g_i,    df/dd_i = g_i e^{d_i} eps_i.
 
-    ``f`` maps (n, D) to (n,). Returns (grad_mu, grad_log_sigma), each (n, D); their means are
-    unbiased estimates of the gradient."""
+    ``f`` maps (n, D) to (n,). Returns (grad_mu, grad_log_sigma), each (n, D); their
+    means are unbiased estimates of the gradient."""
     mu, log_sigma = mu.detach(), log_sigma.detach()
     eps = _draw_eps(mu, n, generator)
     sigma = torch.exp(log_sigma)
@@ -192,20 +194,24 @@ def elbo_pathwise_grad(
     """Per-sample reparameterized gradients of the ELBO E_q[log p(D, z) - log q_phi(z)],
     q_phi = N(mu, diag(e^{2 d})), phi = (mu, d = ``log_sigma``), z = mu + e^d eps.
 
-    With ``path_derivative=False`` the total derivative of the integrand: the parameters reach
-    -log q_phi(z) through z and directly. With ``path_derivative=True`` the direct dependence is
-    cut (the parameters of log q are held fixed, Roeder, Wu & Duvenaud 2017): only the path
-    through z remains, the total derivative minus the score d log q_phi(z) / d phi, which has mean
-    zero. Both are unbiased; at q = p(z | D) the path derivative is exactly zero for every eps.
+    With ``path_derivative=False`` the total derivative of the integrand: the parameters
+    reach -log q_phi(z) through z and directly. With ``path_derivative=True`` the direct
+    dependence is cut (the parameters of log q are held fixed, Roeder, Wu & Duvenaud
+    2017): only the path through z remains, the total derivative minus the score d log
+    q_phi(z) / d phi, which has mean zero. Both are unbiased; at q = p(z | D) the path
+    derivative is exactly zero for every eps.
 
-    ``log_joint`` maps (n, D) to (n,). Returns (grad_mu, grad_log_sigma), each (n, D)."""
+    ``log_joint`` maps (n, D) to (n,). Returns (grad_mu, grad_log_sigma), each (n, D).
+    """
     eps = _draw_eps(mu, n, generator)
-    mu_s = mu.detach().expand(n, *mu.shape).clone().requires_grad_(True)  # one copy per sample
+    # one copy per sample
+    mu_s = mu.detach().expand(n, *mu.shape).clone().requires_grad_(True)
     d_s = log_sigma.detach().expand(n, *mu.shape).clone().requires_grad_(True)
     z = mu_s + torch.exp(d_s) * eps
     mu_q, d_q = (mu_s.detach(), d_s.detach()) if path_derivative else (mu_s, d_s)
     integrand = log_joint(z) - normal_log_prob(z, mu_q, torch.exp(d_q))
-    g_mu, g_d = torch.autograd.grad(integrand.sum(), (mu_s, d_s))  # sample s reaches only copy s
+    # sample s reaches only copy s
+    g_mu, g_d = torch.autograd.grad(integrand.sum(), (mu_s, d_s))
     return g_mu, g_d
 
 
