@@ -17,7 +17,7 @@ BOOK = dict(
     evidence_grid=41,  # prior precisions on the evidence curve
     beta_sizes=[5, 20, 80, 320, 1280],  # data sizes of the Beta-Bernoulli check
     # the UCI table: the standard train/test splits (data/uci), the protocol of
-    # laplace_experiments.evaluate_split
+    # experiments.laplace.evaluate_split
     uci_sets=["bostonHousing", "energy", "yacht"],
     uci_splits=2,  # the first splits of the 20 (the whole chapter within ~10 min on 2 cores)
     uci_hidden=50,

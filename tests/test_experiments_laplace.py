@@ -1,5 +1,5 @@
-"""Smoke and unit tests of probdl.laplace_experiments (the UCI comparison of chapter
-07)."""
+"""Smoke and unit tests of probdl.experiments.laplace (the UCI comparison of chapter
+07), and of the alias it keeps at its old home."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from probdl import config, data
-from probdl import laplace_experiments as ex
+from probdl.experiments import laplace as ex
 
 TINY = dict(
     hidden=8,
@@ -112,3 +112,10 @@ def test_predictives_of_y_include_the_noise():
     torch.manual_seed(0)
     _, v_f = ex.predictive.predictive(vi, x[:5], 200)
     torch.testing.assert_close(v_vi, v_f + vi.noise_std.detach() ** 2)
+
+
+def test_the_old_home_is_an_alias_for_one_release():
+    from probdl import laplace_experiments
+
+    assert laplace_experiments is ex
+    assert laplace_experiments.evaluate_split is ex.evaluate_split
