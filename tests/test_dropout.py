@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from probdl import dropout, mlp, train
+from probdl import dropout, mlp, predictive, train
 
 # --- the KL ---------------------------------------------------------------------------
 
@@ -296,6 +296,46 @@ def test_mc_predict_regression_classification_and_modes():
     assert ((many - ref.mean(0)).abs() < 4 * math.sqrt(2) * se + 1e-6).all()
     with pytest.raises(ValueError, match="n_samples"):
         dropout.mc_predict(reg, x, 0)
+
+
+def test_mc_predict_is_the_one_predictive_with_dropout_on_and_leaves_torchs_rng_alone():
+    """mc_predict = predictive.predictive(dropout=True) on a stream seeded by one draw
+    from the generator: the numbers of the earlier implementation, which reseeded
+    torch's global generator with that draw (rebuilt here), and torch's global state is
+    never touched."""
+    torch.manual_seed(0)
+    reg = mlp.PlainMLP(
+        [1, 30, 30, 1], likelihood="gaussian", dropout=0.2, input_dropout=0.1
+    )
+    x = torch.linspace(0, 1, 50).reshape(-1, 1)
+    seed = int(torch.randint(2**62, (1,), generator=torch.Generator().manual_seed(5)))
+    torch.manual_seed(seed)
+    with torch.no_grad(), predictive.dropout_on(reg):
+        outs = torch.stack([reg(x) for _ in range(40)]).double()
+    torch.manual_seed(11)
+    state = torch.get_rng_state()
+    mean, var = dropout.mc_predict(
+        reg, x, 40, generator=torch.Generator().manual_seed(5)
+    )
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.testing.assert_close(mean, outs.mean(0).float(), rtol=0, atol=1e-7)
+    torch.testing.assert_close(
+        var, outs.var(0, unbiased=False).float(), rtol=1e-5, atol=1e-9
+    )
+    m2, v2 = predictive.predictive(
+        reg, x, 40, dropout=True, generator=torch.Generator().manual_seed(9)
+    )
+    assert torch.equal(torch.get_rng_state(), state) and (v2 > 0).all()
+    # predictive without dropout=True: the eval-mode network, no spread
+    assert predictive.predictive(reg, x, 5)[1].abs().max() == 0
+    with pytest.raises(TypeError, match="generator"):
+        predictive.predictive(
+            torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Dropout(0.5)),
+            x,
+            3,
+            dropout=True,
+            generator=torch.Generator(),
+        )
 
 
 # --- Bernoulli dropout as variational inference ---------------------------------------

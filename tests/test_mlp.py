@@ -105,3 +105,42 @@ def test_nll_objective_is_the_mean_negative_log_likelihood():
     torch.testing.assert_close(
         out["loss"], torch.nn.functional.cross_entropy(net(x), y)
     )
+
+
+def test_dropout_masks_from_a_generator_are_f_dropouts_masks():
+    """mlp.dropout with a generator draws the masks F.dropout draws from torch's global
+    generator in the same state (so MC dropout's numbers did not move when its masks
+    left the global generator), keeps units with probability 1 - p and scales them by
+    1 / (1 - p)."""
+    h = torch.rand(400, 300) + 0.5
+    torch.manual_seed(7)
+    ref = torch.nn.functional.dropout(h, 0.3, True)
+    got = mlp.dropout(h, 0.3, True, torch.Generator().manual_seed(7))
+    assert torch.equal(got, ref)
+    kept = got != 0
+    torch.testing.assert_close(got[kept], h[kept] / 0.7)
+    # the kept share: 120,000 Bernoulli(0.7) draws, standard error 0.0013
+    assert abs(kept.float().mean().item() - 0.7) < 4 * (0.7 * 0.3 / h.numel()) ** 0.5
+    assert torch.equal(mlp.dropout(h, 0.3, False, torch.Generator()), h)
+
+
+def test_a_networks_random_choices_come_from_its_generator():
+    """model(x, generator=g): the same g state gives the same pass, whatever the global
+    generator's state, for the plain network's dropout (hidden and input), Bayes by
+    Backprop's weights and variational dropout's noise."""
+    nets = [
+        mlp.PlainMLP([4, 16, 16, 3], dropout=0.5, input_dropout=0.2),
+        bbb.BayesianMLP([4, 16, 3], init_sigma=0.5),
+        dropout.VariationalDropoutMLP([4, 16, 3]),
+    ]
+    x = torch.randn(8, 4)
+    for net in nets:
+        net.train()
+        outs = []
+        for global_seed in (1, 2):
+            torch.manual_seed(global_seed)
+            outs.append(net(x, generator=torch.Generator().manual_seed(3)))
+        assert torch.equal(*outs), type(net).__name__
+        torch.manual_seed(1)
+        other = net(x, generator=torch.Generator().manual_seed(4))
+        assert not torch.equal(outs[0], other), type(net).__name__

@@ -230,9 +230,6 @@ class BayesianMLP(MLPBase):
         )
         self.prior = prior
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return super().forward(x, generator)
-
     def set_sample(self, sample: bool) -> "BayesianMLP":
         """``True``: every forward pass samples; ``False``: the deterministic mean network."""
         for layer in self.layers:

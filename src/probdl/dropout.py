@@ -3,11 +3,11 @@ Molchanov, Ashukha & Vetrov 2017).
 
 Public API
 ----------
-mc_predict(model, x, n_samples)          MC dropout: the predictive with dropout kept on at test time
+mc_predict(model, x, n_samples)          MC dropout: probdl.predictive.predictive with dropout kept on
 input_dropout_rates(model)               the dropout rate on the inputs of each of a PlainMLP's layers
 gal_kl_term(model, n_data, length_scale) Gal & Ghahramani's KL approximation per example (weight decay)
 mc_dropout_objective(model, x, y, ...)   their dropout-VI objective for ``probdl.train.fit``
-dropout_on(model)                        context: eval mode except the dropout (and variational) layers
+dropout_on(model)                        (from probdl.predictive) context: eval mode but the dropout layers
 kl_log_uniform(log_alpha)                the approximate KL per weight from the log-uniform prior
 kl_log_uniform_quadrature(log_alpha)     the same by numerical integration (a reference)
 VariationalDropoutLinear(in, out, ...)   q(w) = N(theta, alpha theta^2) per weight; .log_alpha, .kl(),
@@ -20,7 +20,6 @@ gradient_variance(model, x, y, n)        the variance of the stochastic gradient
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Sequence
 
@@ -29,53 +28,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bbb import randn_like
 from .mlp import MLPBase
-
-
-@contextlib.contextmanager
-def dropout_on(model: nn.Module):
-    """Eval mode for everything but the dropout layers (``PlainMLP``'s functional dropout, which
-    follows the model's ``training`` flag, and :class:`VariationalDropoutLinear`, which samples in
-    training mode); restores every module's mode on leaving."""
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    for m in model.modules():
-        if (
-            isinstance(m, (nn.modules.dropout._DropoutNd, VariationalDropoutLinear))
-            or getattr(m, "dropout", 0)
-            or getattr(m, "input_dropout", 0)
-        ):
-            m.train()
-    try:
-        yield model
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
+from .predictive import (
+    dropout_on,  # noqa: F401  (its old home, for one release)
+    predictive,
+)
 
 
 @torch.no_grad()
 def mc_predict(
     model: nn.Module, x: torch.Tensor, n_samples: int = 100, *, generator: torch.Generator | None = None
 ):
-    """MC dropout: ``n_samples`` forward passes with dropout on. Regression
-    (``model.likelihood == "gaussian"``): the mean and variance of the outputs
-    (epistemic part; add ``model.noise_std**2`` for the full predictive variance).
-    Classification: the mean class probabilities. ``generator`` seeds the dropout masks
-    (through torch's global generator, which is restored afterwards)."""
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    state = torch.random.get_rng_state() if generator is not None else None
+    """MC dropout: the predictive of ``n_samples`` forward passes with dropout kept on
+    (:func:`probdl.predictive.predictive` with ``dropout=True``). Regression: the mean
+    and variance of the outputs (the epistemic part; add ``model.noise_std**2`` for y).
+    Classification: the mean class probabilities. The masks come from a stream of
+    their own, seeded by one draw from ``generator`` (torch's global generator when it
+    is None)."""
     if generator is not None:
-        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-    try:
-        with dropout_on(model):
-            outs = torch.stack([model(x) for _ in range(n_samples)]).double()
-    finally:
-        if state is not None:
-            torch.random.set_rng_state(state)
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        generator = torch.Generator().manual_seed(seed)
+    mean, var = predictive(model, x, n_samples, generator=generator, dropout=True)
     if getattr(model, "likelihood", "gaussian") == "categorical":
-        return torch.softmax(outs, -1).mean(0).float()
-    return outs.mean(0).float(), outs.var(0, unbiased=False).float()
+        return mean
+    return mean, var
 
 
 # --- Bernoulli dropout as variational inference (Gal & Ghahramani 2016) -------------------------
@@ -191,6 +168,8 @@ class VariationalDropoutLinear(nn.Module):
     generator: draws the noise (default: torch's global generator).
     """
 
+    samples_in_training = True  # probdl.predictive.dropout_on keeps it sampling
+
     def __init__(
         self,
         in_features: int,
@@ -258,10 +237,9 @@ class VariationalDropoutLinear(nn.Module):
         """1 where a weight is kept (log alpha <= threshold), 0 where it is dropped."""
         return (self.log_alpha <= self.threshold).to(self.weight.dtype)
 
-    def _randn(self, shape, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn(shape, generator=self.generator, dtype=like.dtype, device=like.device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``generator`` (else the layer's own, else torch's global one) draws the noise."""
+        gen = generator if generator is not None else self.generator
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"VariationalDropoutLinear({self.in_features}, {self.out_features}) "
@@ -274,8 +252,8 @@ class VariationalDropoutLinear(nn.Module):
         if self.local_reparameterization:
             mean = F.linear(x, self.weight, self.bias)
             var = F.linear(x * x, self.weight_var())
-            return mean + torch.sqrt(var + 1e-16) * self._randn(mean.shape, mean)
-        e = self._randn(self.weight.shape, self.weight)
+            return mean + torch.sqrt(var + 1e-16) * randn_like(mean, gen)
+        e = randn_like(self.weight, gen)
         if self.parameterization == "additive":
             w = self.weight + torch.exp(self.log_sigma2 / 2) * e
         else:

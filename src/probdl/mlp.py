@@ -66,13 +66,26 @@ def sequential(
     return nn.Sequential(*layers)
 
 
+def dropout(h: torch.Tensor, p: float, training: bool, generator=None) -> torch.Tensor:
+    """Inverted dropout (``F.dropout``): in training mode each unit is kept with probability
+    1 - p and scaled by 1 / (1 - p). The masks come from ``generator`` when one is given (the
+    same masks ``F.dropout`` draws from torch's global generator in the same state)."""
+    if generator is None or not training or p == 0:
+        return F.dropout(h, p, training)
+    return h * torch.empty_like(h).bernoulli_(1 - p, generator=generator).div_(1 - p)
+
+
 class MLPBase(nn.Module):
     """What every fully connected network of the book shares: ``sizes``, the ``likelihood``
     (``"categorical"``: the outputs are logits; ``"gaussian"``: the output is the mean of
     N(y; f(x), noise_std^2)), the noise scale (``learn_noise``: log noise_std a point estimate,
     else a buffer), ``layers`` built by ``make_layer(fan_in, fan_out)``, the forward loop
     (``activation`` between layers, through :meth:`between`) and :meth:`log_likelihood`.
-    ``model(x, *args)`` passes ``args`` (a Bayesian network's generator) to every layer."""
+    ``model(x, generator=g)`` draws every random choice of the forward pass (a Bayesian layer's
+    weights, a dropout mask) from ``g``; a subclass whose layers take no generator (the plain
+    network's ``nn.Linear``) sets ``takes_generator = False``."""
+
+    takes_generator = True
 
     def __init__(
         self,
@@ -98,15 +111,15 @@ class MLPBase(nn.Module):
     def noise_std(self) -> torch.Tensor:
         return self.log_noise.exp()
 
-    def between(self, h: torch.Tensor) -> torch.Tensor:
+    def between(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """What happens between two layers: the activation (a subclass adds dropout)."""
         return self.activation(h)
 
-    def forward(self, x: torch.Tensor, *layer_args) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            x = layer(x, *layer_args)
+            x = layer(x, generator) if self.takes_generator else layer(x)
             if i < len(self.layers) - 1:
-                x = self.between(x)
+                x = self.between(x, generator)
         return x
 
     def log_likelihood(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -143,11 +156,14 @@ class PlainMLP(MLPBase):
         )
         self.dropout, self.input_dropout = dropout, input_dropout
 
-    def between(self, h: torch.Tensor) -> torch.Tensor:
-        return F.dropout(self.activation(h), self.dropout, self.training)
+    takes_generator = False  # nn.Linear; the generator draws the dropout masks
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.dropout(x, self.input_dropout, self.training))
+    def between(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return dropout(self.activation(h), self.dropout, self.training, generator)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = dropout(x, self.input_dropout, self.training, generator)
+        return super().forward(x, generator)
 
 
 def nll_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:

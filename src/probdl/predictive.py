@@ -1,13 +1,16 @@
 """Monte Carlo predictive moments and test error of a network whose forward pass may be random
-(Bayes by Backprop's weight sampling, dropout kept on) or deterministic (a plain network in eval
-mode, or a Bayesian network's mean network)."""
+(Bayes by Backprop's weight sampling, dropout kept on, variational dropout's weight noise) or
+deterministic (a plain network in eval mode, or a Bayesian network's mean network)."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import nn
 
-from .bbb import BayesianMLP, mean_network, sampling_mode
+from .bbb import mean_network, sampling_mode
+from .mlp import MLPBase
 
 
 def sampling_network(model: nn.Module):
@@ -17,6 +20,29 @@ def sampling_network(model: nn.Module):
     return sampling_mode(model, True)
 
 
+@contextlib.contextmanager
+def dropout_on(model: nn.Module):
+    """Context manager: eval mode for everything but the dropout layers (``PlainMLP``'s
+    functional dropout, which follows the model's ``training`` flag, ``nn.Dropout``,
+    and layers that sample in training mode, such as variational dropout's); restores
+    every module's mode on leaving."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    for m in model.modules():
+        if (
+            isinstance(m, nn.modules.dropout._DropoutNd)
+            or getattr(m, "samples_in_training", False)
+            or getattr(m, "dropout", 0)
+            or getattr(m, "input_dropout", 0)
+        ):
+            m.train()
+    try:
+        yield model
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
 def _moments(
     model: nn.Module, xb: torch.Tensor, n_samples: int, generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,7 +50,7 @@ def _moments(
     first draw (the shifted-data algorithm): accurate, and exactly zero variance for a
     deterministic network."""
     s1 = s2 = shift = 0.0
-    kw = {"generator": generator} if generator is not None and isinstance(model, BayesianMLP) else {}
+    kw = {} if generator is None else {"generator": generator}
     for i in range(n_samples):
         out = model(xb, **kw)
         if getattr(model, "likelihood", "gaussian") == "categorical":
@@ -46,19 +72,28 @@ def predictive(
     *,
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
+    dropout: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Monte Carlo predictive mean and variance over ``n_samples`` weight samples.
+    """Monte Carlo predictive mean and variance over ``n_samples`` forward passes.
 
     Regression (``likelihood="gaussian"``): mean and variance of the network's output f(x; w)
     (the epistemic part; add ``model.noise_std**2`` for the full predictive variance).
     Classification: mean and variance of the class probabilities softmax(f(x; w)).
-    A plain network in eval mode is deterministic: its variance is zero. ``generator`` draws a
-    Bayesian network's weight noise (default: torch's global generator).
+    The network is in eval mode with its Bayesian layers sampling; ``dropout=True`` keeps its
+    dropout on instead (MC dropout, Gal & Ghahramani 2016, and variational dropout's noise). A
+    plain network in eval mode is deterministic: its variance is zero. ``generator`` draws
+    every random choice of the passes, weights and masks (a probdl network's
+    ``model(x, generator=g)``); default: torch's global generator.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if generator is not None and not isinstance(model, MLPBase):
+        raise TypeError(
+            f"generator= needs a probdl network (mlp.MLPBase) that draws its noise from it; "
+            f"{type(model).__name__} would draw from torch's global generator: pass None"
+        )
     chunks = [x] if batch_size is None else list(torch.split(x, batch_size))
-    with sampling_network(model):
+    with dropout_on(model) if dropout else sampling_network(model):
         parts = [_moments(model, xb, n_samples, generator) for xb in chunks]
     return torch.cat([m for m, _ in parts]), torch.cat([v for _, v in parts])
 
