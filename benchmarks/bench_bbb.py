@@ -167,7 +167,7 @@ def main(argv=None):
             )
     for method in METHODS:
         row = {"method": method, "device": device, "hidden": hidden, "batch": BATCH}
-        row.update(max(timings[method], key=lambda t: t["examples_per_s"]))
+        row.update(harness.best_round(timings[method], "examples_per_s"))
         row["rounds"] = len(timings[method])
         if method != "plain MLP":
             row["grad_var"] = harness.measure(
@@ -176,10 +176,8 @@ def main(argv=None):
         rows.append(row)
         print(f"{method}: {row['examples_per_s']:.0f} examples/s", flush=True)
     base = next(r for r in rows if r["method"] == "weight sampling")
-    for r in rows:
-        r["ratio"] = r["examples_per_s"] / base["examples_per_s"]
-        if "grad_var" in r:
-            r["grad_var_ratio"] = r["grad_var"] / base["grad_var"]
+    harness.add_ratio(rows, "examples_per_s", base, "ratio")
+    harness.add_ratio(rows, "grad_var", base)
     columns = [
         "method",
         "device",

@@ -122,7 +122,7 @@ def main(argv=None):
     rows = []
     for method in METHODS:
         row = {"method": method, "device": device, "threads": args.threads}
-        row.update(max(timings[method], key=lambda t: t["examples_per_s"]))
+        row.update(harness.best_round(timings[method], "examples_per_s"))
         if METHODS[method] is not None:
             gv = harness.measure(
                 run_grad_variance,
@@ -133,12 +133,9 @@ def main(argv=None):
             row["grad_var"] = gv["variance"]
         rows.append(row)
         print(f"{method}: {row['ms_per_step']:.2f} ms per step", flush=True)
-    base = rows[0]
     local = next(r for r in rows if r["method"] == "VD, local reparameterization")
-    for r in rows:
-        r["step_time_ratio"] = r["ms_per_step"] / base["ms_per_step"]
-        if "grad_var" in r:
-            r["grad_var_ratio"] = r["grad_var"] / local["grad_var"]
+    harness.add_ratio(rows, "ms_per_step", rows[0], "step_time_ratio")
+    harness.add_ratio(rows, "grad_var", local)
     columns = [
         "method",
         "device",

@@ -407,7 +407,7 @@ def _rows(timings, device, args):
     Pyro."""
     rows = []
     for method in METHODS:
-        best = max(timings[method], key=lambda t: t["grad_evals_per_s"])
+        best = harness.best_round(timings[method], "grad_evals_per_s")
         chains = 1 if method in ONE_CHAIN else args.chains
         rows.append(
             {
@@ -424,9 +424,8 @@ def _rows(timings, device, args):
         key=lambda r: r["grad_evals_per_s"],
     )
     pyro = next(r for r in rows if r["method"] == "Pyro HMC")
-    for r in rows:
-        r["ratio"] = r["grad_evals_per_s"] / peer["grad_evals_per_s"]
-        r["ratio_pyro"] = r["grad_evals_per_s"] / pyro["grad_evals_per_s"]
+    harness.add_ratio(rows, "grad_evals_per_s", peer, "ratio")
+    harness.add_ratio(rows, "grad_evals_per_s", pyro, "ratio_pyro")
     return rows, peer["method"]
 
 
@@ -492,9 +491,8 @@ def main(argv=None):
             f"{result['seconds']:.0f} s",
             flush=True,
         )
-    best = max(r["min_ess_per_s"] for r in ess_rows)
-    for r in ess_rows:
-        r["ratio"] = r["min_ess_per_s"] / best
+    best = harness.best_round(ess_rows, "min_ess_per_s")
+    harness.add_ratio(ess_rows, "min_ess_per_s", best, "ratio")
     ess_columns = [
         "method",
         "chains",

@@ -149,6 +149,20 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
     print(report.table([{c: r.get(c) for c in columns} for r in rows], columns))
 
 
+def best_round(rounds: list[dict], key: str) -> dict:
+    """Of several timing rounds of one method, the one with the largest ``key`` (the
+    round least disturbed by other work on the machine)."""
+    return max(rounds, key=lambda r: r[key])
+
+
+def add_ratio(rows: list[dict], key: str, base: dict, name: str | None = None) -> None:
+    """Set ``row[name] = row[key] / base[key]`` (``name``: ``key + "_ratio"``) in every
+    row that has ``key``: the comparison with the peer of the same run."""
+    for r in rows:
+        if key in r:
+            r[name or f"{key}_ratio"] = r[key] / base[key]
+
+
 def time_objective_steps(model, objective, x, y, batch: int, *, device="cpu", **timing):
     """:func:`time_adam_steps` of ``objective(model, xb, yb)["loss"]`` (an objective of
     ``probdl.train.fit``'s form) over the first eight minibatches of ``batch``

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import skip_or_fail
+from browser_support import exercise_count, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = Path(
@@ -28,14 +28,6 @@ CHAPTERS = ("01_elbo", "04_bbb_regression", "06_vae")
 RAW = re.compile(
     r"\{(glue:text|glue|numref|cite:p|cite:t|cite|doc|eq|ref|exercise|solution)\}|:label:|:::|```\{"
 )
-
-
-def exercises(stem: str) -> int:
-    nb = json.loads((ROOT / "book" / f"{stem}.ipynb").read_text(encoding="utf-8"))
-    text = "\n".join(
-        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
-    )
-    return len(re.findall(r"^[`:]{3,}\{exercise\}", text, flags=re.M))
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +121,6 @@ def test_chapter_reads_well_in_jupyterlab(browser, lab, stem):
     )
     assert r["math"] > 10, f"{stem}: only {r['math']} formulas typeset"
     shown = [h for h in r["headers"] if h.startswith("Exercise")]
-    assert len(shown) == exercises(stem), (
+    assert len(shown) == exercise_count(stem), (
         f"{stem}: exercise blocks rendered: {r['headers']}"
     )

@@ -1,12 +1,11 @@
-"""probdl.metrics against direct computations, and probdl.report.glue's formatting and
-errors."""
+"""probdl.metrics against direct computations."""
 
 import math
 
 import pytest
 import torch
 
-from probdl import metrics, report
+from probdl import metrics
 
 
 def probs_and_labels(n=2000, c=5, seed=0):
@@ -70,39 +69,3 @@ def test_metrics_reject_wrong_shapes():
         metrics.nll(torch.full((3, 2), 0.5), torch.tensor([0.0, 1.0, 0.0]))
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         metrics.ece(torch.full((3,), 0.5), torch.tensor([0, 1, 0]))
-
-
-def test_glue_formats_and_returns_the_text():
-    assert report.glue("test-a", 3.14159, ".2f") == "3.14"
-    assert report.glue("test-b", torch.tensor(0.5), ".0%") == "50%"
-    assert report.glue("test-c", 12345, ",d") == "12,345"
-    assert report.glue("test-d", "text") == "text"
-    with pytest.raises(ValueError, match="without spaces"):
-        report.glue("two words", 1.0)
-    with pytest.raises(TypeError, match="needs a number"):
-        report.glue("test-e", "text", ".2f")
-    with pytest.raises(ValueError, match="scalar"):
-        report.glue("test-f", torch.ones(2))
-
-
-def test_a_cell_ending_in_glue_does_not_echo_its_text():
-    """The cell prints ``name = value``; IPython must not show the returned text a
-    second time (as 'above' or '0.66' under the cell), while the text stays an ordinary
-    string."""
-    from IPython.core.formatters import DisplayFormatter
-
-    text = report.glue("test-echo", 0.25, ".2f")
-    assert DisplayFormatter().format(text) == ({}, {})
-    assert DisplayFormatter().format(str(text))[0]["text/plain"] == "'0.25'"
-    assert text + "!" == "0.25!" and type(text + "!") is str
-
-
-def test_glue_prints_the_number_outside_the_book_build(capsys, monkeypatch):
-    """A learner running a chapter in JupyterLab or Colab sees every glued number in the
-    output of the cell that computes it; the book build shows it in the prose only."""
-    monkeypatch.delenv("PROBDL_BOOK_BUILD", raising=False)
-    report.glue("test-g", 2.5, ".1f")
-    assert "test-g = 2.5" in capsys.readouterr().out
-    monkeypatch.setenv("PROBDL_BOOK_BUILD", "1")
-    report.glue("test-h", 2.5, ".1f")
-    assert "test-h" not in capsys.readouterr().out

@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from browser_support import skip_or_fail
+from browser_support import exercise_count, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("PROBDL_SITE", ROOT / "_build" / "html"))
@@ -36,14 +36,6 @@ SCREENSHOT_PAGES = ("01_elbo", "04_bbb_regression")
 
 def chapter_pages() -> list[str]:
     return sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
-
-
-def exercise_count(stem: str) -> int:
-    nb = json.loads((ROOT / "book" / f"{stem}.ipynb").read_text(encoding="utf-8"))
-    text = "\n".join(
-        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
-    )
-    return len(re.findall(r"^[`:]{3,}\{exercise\}", text, flags=re.M))
 
 
 @pytest.fixture(scope="module")

@@ -60,3 +60,26 @@ def test_glue_formats_and_rejects(capsys, monkeypatch):
         report.glue("x-four", "text", ".2f")
     with pytest.raises(ValueError, match="scalar"):
         report.glue("x-five", torch.ones(2))
+
+
+def test_a_cell_ending_in_glue_does_not_echo_its_text():
+    """The cell prints ``name = value``; IPython must not show the returned text a
+    second time (as 'above' or '0.66' under the cell), while the text stays an ordinary
+    string."""
+    from IPython.core.formatters import DisplayFormatter
+
+    text = report.glue("test-echo", 0.25, ".2f")
+    assert DisplayFormatter().format(text) == ({}, {})
+    assert DisplayFormatter().format(str(text))[0]["text/plain"] == "'0.25'"
+    assert text + "!" == "0.25!" and type(text + "!") is str
+
+
+def test_glue_prints_the_number_outside_the_book_build(capsys, monkeypatch):
+    """A learner running a chapter in JupyterLab or Colab sees every glued number in the
+    output of the cell that computes it; the book build shows it in the prose only."""
+    monkeypatch.delenv("PROBDL_BOOK_BUILD", raising=False)
+    report.glue("test-g", 2.5, ".1f")
+    assert "test-g = 2.5" in capsys.readouterr().out
+    monkeypatch.setenv("PROBDL_BOOK_BUILD", "1")
+    report.glue("test-h", 2.5, ".1f")
+    assert "test-h" not in capsys.readouterr().out
