@@ -305,3 +305,11 @@ def test_sampling_through_the_eigendecomposition():
     draws = la.sample(20000, generator=torch.Generator().manual_seed(1)) - la.mean
     se = torch.diagonal(cov) * math.sqrt(2 / len(draws))
     assert ((draws.var(0) - torch.diagonal(cov)).abs() < 5 * se).all()
+
+
+def test_sample_takes_n_and_its_old_keyword():
+    model, x, y, kw = small_problem("regression")
+    la = laplace.Laplace(model, **kw).fit(x, y)
+    a = la.sample(4, torch.Generator().manual_seed(0))
+    b = la.sample(n_samples=4, generator=torch.Generator().manual_seed(0))
+    assert a.shape == (4, la.n_params) and torch.equal(a, b)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
 
-from probdl import bbb, dropout, mlp
+from probdl import bbb, dropout, ensemble, mlp
 
 D64 = torch.float64
 
@@ -144,3 +144,20 @@ def test_a_networks_random_choices_come_from_its_generator():
         torch.manual_seed(1)
         other = net(x, generator=torch.Generator().manual_seed(4))
         assert not torch.equal(outs[0], other), type(net).__name__
+
+
+def test_map_objective_is_the_nll_plus_the_priors_weight_decay():
+    """-(1/N) log p(theta | D) up to a constant: the mean NLL plus prior_precision / 2
+    |theta|^2 / N over the weights and biases, not the learned noise scale; the
+    ensemble's old spelling (prior_sigma) gives the same terms."""
+    torch.manual_seed(0)
+    model = mlp.PlainMLP([2, 5, 1], likelihood="gaussian", learn_noise=True).double()
+    with torch.no_grad():
+        model.log_noise.fill_(3.0)  # a noise scale in the penalty would show
+    x, y = torch.randn(7, 2, dtype=D64), torch.randn(7, 1, dtype=D64)
+    terms = mlp.map_objective(model, x, y, n_data=50, prior_precision=4.0)
+    w = torch.cat([p.flatten() for p in model.layers.parameters()])
+    nll = -Normal(model(x), model.noise_std).log_prob(y).sum(-1).mean()
+    torch.testing.assert_close(terms["loss"], nll + 0.5 * 4.0 * (w @ w) / 50)
+    old = ensemble.map_objective(model, x, y, n_data=50, prior_sigma=0.5)
+    torch.testing.assert_close(old["loss"], terms["loss"])

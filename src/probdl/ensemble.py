@@ -1,6 +1,6 @@
 """Deep ensembles (Lakshminarayanan, Pritzel & Blundell 2017): several networks trained from
-different random initialisations and minibatch orders, their predictions averaged, and the
-maximum-a-posteriori objective they (and SWAG) train with."""
+different random initialisations and minibatch orders (each with
+:func:`probdl.mlp.map_objective`), their predictions averaged."""
 
 from __future__ import annotations
 
@@ -9,19 +9,15 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from . import train
+from . import mlp, train
 
 
 def map_objective(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_data: int, prior_sigma: float
 ) -> dict:
-    """The negative log posterior per training example, -(1/N) [sum_batch (N/B) log p(y|x,w)
-    + log N(w; 0, prior_sigma^2 I)] up to a constant: the mean NLL plus weight decay
-    |w|^2 / (2 prior_sigma^2 N), over the network's ``layers`` (not its noise scale)."""
-    ll = model.log_likelihood(model(x), y).mean()
-    sq = sum((p * p).sum() for p in model.layers.parameters())
-    penalty = sq / (2 * prior_sigma**2 * n_data)
-    return {"loss": -ll + penalty, "log_lik": ll, "penalty": penalty}
+    """Kept for one release: :func:`probdl.mlp.map_objective` with the prior's precision
+    1 / prior_sigma^2."""
+    return mlp.map_objective(model, x, y, n_data=n_data, prior_precision=prior_sigma**-2)
 
 
 def train_ensemble(

@@ -4,7 +4,7 @@ joint at the MAP, and the Laplace estimate of the evidence.
 
 ``Laplace(model, likelihood, hessian, subset, prior_precision, sigma_noise)``; ``.fit(x, y)``
 computes the curvature at the model's current parameters (train to the MAP first, e.g. with
-:func:`map_objective`); then ``.mean``, ``.posterior_covariance`` / ``.posterior_variance``,
+:func:`probdl.mlp.map_objective`); then ``.mean``, ``.posterior_covariance`` / ``.posterior_variance``,
 ``.log_marginal_likelihood()``, ``.optimize_prior_precision()``, ``.sample(n)`` and
 ``.predictive(x, method="linearized" | "sampling")``.
 
@@ -23,19 +23,10 @@ import torch
 from torch import nn
 
 from . import laplace_curvature as curv
+from .mlp import map_objective  # noqa: F401  (its old home, for one release)
 from .vi import LOG_2PI
 
 HESSIANS = ("full", "ggn", "diag", "kron")
-
-
-def map_objective(model: nn.Module, x, y, *, n_data: int, prior_precision: float) -> dict:
-    """MAP training objective for ``probdl.train.fit``: the mean NLL plus the Gaussian
-    prior's ``prior_precision / 2 * |theta|^2 / n_data`` (weight decay), so that its
-    minimum is the mode of the posterior of :class:`Laplace` with the same prior."""
-    ll = model.log_likelihood(model(x), y).mean()
-    sq = sum((p**2).sum() for name, p in model.named_parameters() if name != "log_noise")
-    loss = -ll + 0.5 * prior_precision * sq / n_data
-    return {"loss": loss, "log_lik": ll}
 
 
 def _positive(name, value) -> torch.Tensor:
@@ -309,10 +300,14 @@ class Laplace:
         return self
 
     # --- sampling and the predictive ---------------------------------------------------------
-    def sample(self, n_samples: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n_samples`` parameter vectors (n_samples, P) from the posterior."""
+    def sample(
+        self, n: int = 100, generator: torch.Generator | None = None, *, n_samples: int | None = None
+    ) -> torch.Tensor:
+        """``n`` parameter vectors (n, P) from the posterior (``n_samples=`` is the old
+        spelling of ``n``, kept for one release)."""
         self._check_fitted()
-        eps = torch.randn(n_samples, self.n_params, generator=generator, dtype=torch.float64)
+        n = n if n_samples is None else n_samples
+        eps = torch.randn(n, self.n_params, generator=generator, dtype=torch.float64)
         if (chol := self._cholesky()) is not None:  # Sigma = L^-T L^-1
             return self.mean + torch.linalg.solve_triangular(chol.T, eps.T, upper=True).T
         if self.hessian in ("full", "ggn"):

@@ -171,3 +171,15 @@ def nll_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
     Gaussian NLL), for ``probdl.train.fit``."""
     ll = model.log_likelihood(model(x), y).mean()
     return {"loss": -ll, "log_lik": ll}
+
+
+def map_objective(model: nn.Module, x, y, *, n_data: int, prior_precision: float) -> dict:
+    """MAP training objective for ``probdl.train.fit``: the mean NLL plus the Gaussian
+    prior's ``prior_precision / 2 * |theta|^2 / n_data`` (weight decay) over every
+    parameter but the noise scale, so that its minimum is the mode of the posterior of
+    :class:`probdl.laplace.Laplace` with the same prior (a deep ensemble's members and
+    SWAG's start train with it too)."""
+    ll = model.log_likelihood(model(x), y).mean()
+    sq = sum((p**2).sum() for name, p in model.named_parameters() if name != "log_noise")
+    penalty = 0.5 * prior_precision * sq / n_data
+    return {"loss": -ll + penalty, "log_lik": ll, "penalty": penalty}

@@ -15,7 +15,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import bbb, data, mlp, predictive, priors, train
-from ..laplace import Laplace, map_objective
+from ..laplace import Laplace
+from ..mlp import map_objective
 
 METHODS = ("MAP", "Bayes by Backprop", "Laplace (GGN, linearized)", "Laplace (last layer)")
 
