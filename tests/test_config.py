@@ -101,6 +101,25 @@ def test_torch_threads_restores_the_count_after_an_error():
     assert torch.get_num_threads() == before
 
 
+def test_an_override_of_another_type_is_an_error(monkeypatch):
+    """A profile's override keeps BOOK's type: a string or a float for a count fails
+    when the chapter reads its sizes, by chapter, profile and key; an int for a float,
+    a tuple for a list and None (a check switched off) are allowed."""
+    import probdl.sizes.setup as setup_sizes
+
+    book = setup_sizes.BOOK
+    count = next(k for k, v in book.items() if type(v) is int)
+    for bad in ("5", 5.0, True):
+        monkeypatch.setattr(setup_sizes, "SMOKE", {count: bad})
+        with pytest.raises(TypeError, match=rf"setup\.py: SMOKE\['{count}'\]"):
+            config.sizes("setup", "smoke")
+    monkeypatch.setattr(setup_sizes, "SMOKE", {count: None})
+    assert config.sizes("setup", "smoke")[count] is None
+    monkeypatch.setattr(setup_sizes, "BOOK", {**book, "f": 0.5, "l": [1, 2]})
+    monkeypatch.setattr(setup_sizes, "SMOKE", {"f": 1, "l": (3,)})
+    assert config.sizes("setup", "smoke")["f"] == 1
+
+
 def test_sizes_returns_a_copy():
     s = config.sizes("setup", "smoke")
     s["n_show"] = -1

@@ -193,7 +193,7 @@ def test_ppca_max_log_likelihood():
     # a linear-Gaussian VAE with any weights does no better
     model = exact.LinearGaussianVAE(6, 2, noise_var=0.3, seed=3)
     assert model.log_evidence(x).mean() <= exact.ppca_max_log_likelihood(x, 2, 0.3)
-    with pytest.raises(ValueError, match="latent_dim"):
+    with pytest.raises(ValueError, match="n_latent"):
         exact.ppca_max_log_likelihood(x, 7, 0.1)
 
 

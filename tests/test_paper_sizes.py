@@ -137,12 +137,12 @@ def _setup():
     ]
 
 
-def _linear_vae(chapter, latent_dim, batch):
+def _linear_vae(chapter, n_latent, batch):
     x = _grey(batch).double()
-    model = exact.LinearGaussianVAE(784, latent_dim, noise_var=0.05, seed=0).double()
+    model = exact.LinearGaussianVAE(784, n_latent, noise_var=0.05, seed=0).double()
     return Case(
         chapter,
-        f"linear VAE, {latent_dim} latents",
+        f"linear VAE, {n_latent} latents",
         model,
         lambda m: -m.elbo_mc(x, n=1).mean(),
         lambda m: m.log_evidence(x[:4]) - m.elbo(x[:4]),
@@ -154,7 +154,7 @@ def _linear_vae(chapter, latent_dim, batch):
 
 def _elbo():
     S = config.sizes("elbo", "paper")
-    return [_linear_vae("elbo", S["latent_dim"], S["batch_size"])]
+    return [_linear_vae("elbo", S["n_latent"], S["batch_size"])]
 
 
 def _gradients():

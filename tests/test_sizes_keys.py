@@ -54,3 +54,23 @@ def test_the_check_finds_a_typo():
     book = importlib.import_module("probdl.sizes.nade").BOOK
     assert read == {"hiden"} and "hiden" not in book
     assert difflib.get_close_matches("hiden", book, n=1) == ["hidden"]
+
+
+KINDS = {"n", "tol", "rtol", "atol", "min", "max"}
+
+
+def test_sizes_keys_follow_the_naming_rule():
+    """A key reads [section_]kind_what: counts n_*, a check's tolerances tol_* (rtol_*
+    when relative) and its bounds min_* and max_*, the kind before what it qualifies
+    (tol_gap, never gap_tol or gap_max)."""
+    import pkgutil
+
+    import probdl.sizes
+
+    wrong = {}
+    for m in pkgutil.iter_modules(probdl.sizes.__path__):
+        book = importlib.import_module(f"probdl.sizes.{m.name}").BOOK
+        bad = [k for k in book if k.split("_")[-1] in KINDS]
+        if bad:
+            wrong[m.name] = bad
+    assert not wrong, f"sizes keys with the kind last: {wrong}"

@@ -81,7 +81,8 @@ CHAPTERS = (
 def sizes(chapter: str, profile_name: str | None = None) -> dict:
     """The sizes of ``chapter`` in the active (or given) profile, as a fresh dict: the chapter's
     ``BOOK`` sizes with its ``SMOKE`` or ``PAPER`` overrides applied. An override of a key that
-    ``BOOK`` does not have is an error (a typo would otherwise be ignored)."""
+    ``BOOK`` does not have is an error (a typo would otherwise be ignored), and so is one of
+    another type (a string for a number, a float where BOOK counts with an int)."""
     prof = profile(profile_name)
     try:
         module = importlib.import_module(f"probdl.sizes.{chapter}")
@@ -98,8 +99,28 @@ def sizes(chapter: str, profile_name: str | None = None) -> dict:
             raise KeyError(
                 f"probdl/sizes/{chapter}.py: {prof.upper()} overrides {unknown}, which BOOK does not define"
             )
+        for key, value in overrides.items():
+            if not _same_kind(out[key], value):
+                raise TypeError(
+                    f"probdl/sizes/{chapter}.py: {prof.upper()}[{key!r}] is "
+                    f"{type(value).__name__} {value!r}, but BOOK's is {type(out[key]).__name__}"
+                )
         out.update(overrides)
     return out
+
+
+def _same_kind(book, override) -> bool:
+    """An override has the type of the BOOK value it replaces (an int may stand for a float,
+    a tuple for a list; a bool is not a number here)."""
+    if book is None or override is None:  # a check switched off in one profile
+        return True
+    if isinstance(book, bool) or isinstance(override, bool):
+        return isinstance(book, bool) and isinstance(override, bool)
+    if isinstance(book, float):
+        return isinstance(override, (int, float))
+    if isinstance(book, (list, tuple)):
+        return isinstance(override, (list, tuple))
+    return isinstance(override, type(book))
 
 
 def quiet() -> bool:

@@ -263,7 +263,7 @@ class LinearGaussianVAE(torch.nn.Module):
     def __init__(
         self,
         data_dim: int,
-        latent_dim: int,
+        n_latent: int,
         noise_var: float = 0.1,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
@@ -271,9 +271,9 @@ class LinearGaussianVAE(torch.nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.noise_var = float(noise_var)
-        self.dec = torch.nn.Linear(latent_dim, data_dim, dtype=dtype)
-        self.enc_mu = torch.nn.Linear(data_dim, latent_dim, dtype=dtype)
-        self.enc_log_sigma = torch.nn.Linear(data_dim, latent_dim, dtype=dtype)
+        self.dec = torch.nn.Linear(n_latent, data_dim, dtype=dtype)
+        self.enc_mu = torch.nn.Linear(data_dim, n_latent, dtype=dtype)
+        self.enc_log_sigma = torch.nn.Linear(data_dim, n_latent, dtype=dtype)
         with torch.no_grad():
             for p in self.parameters():
                 p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=dtype))
@@ -312,7 +312,7 @@ class LinearGaussianVAE(torch.nn.Module):
         return self.model.kl_posterior(x, *self.encode(x))
 
 
-def ppca_max_log_likelihood(x: torch.Tensor, latent_dim: int, noise_var: float) -> torch.Tensor:
+def ppca_max_log_likelihood(x: torch.Tensor, n_latent: int, noise_var: float) -> torch.Tensor:
     """The largest mean log-likelihood per row of ``x`` (N, D) that any linear-Gaussian model
     x = W z + b + noise, z ~ N(0, I_K), noise ~ N(0, noise_var I) can reach: probabilistic PCA's
     maximum likelihood with the noise variance fixed (Tipping & Bishop 1999), b = mean of x and
@@ -322,10 +322,10 @@ def ppca_max_log_likelihood(x: torch.Tensor, latent_dim: int, noise_var: float) 
     eigenvalues are needed."""
     x = torch.as_tensor(x)
     n, d = x.shape
-    if not 1 <= latent_dim <= d:
-        raise ValueError(f"latent_dim must be in [1, {d}], got {latent_dim}")
+    if not 1 <= n_latent <= d:
+        raise ValueError(f"n_latent must be in [1, {d}], got {n_latent}")
     xc = x - x.mean(0)
     lam = torch.linalg.eigvalsh(xc.T @ xc / n).flip(0).clamp(min=0)
     c = torch.full_like(lam, float(noise_var))
-    c[:latent_dim] = torch.maximum(lam[:latent_dim], c[:latent_dim])
+    c[:n_latent] = torch.maximum(lam[:n_latent], c[:n_latent])
     return -0.5 * (d * LOG_2PI + torch.log(c).sum() + (lam / c).sum())

@@ -19,8 +19,8 @@ BOOK = dict(
     n_grad_draws=200,  # noise draws for the comparison of the two gradient estimators
     # targets
     mc_z=4.0,  # Monte Carlo checks pass within this many standard errors
-    grad_far_max=0.05,  # fraction of gradient elements whose two estimators differ by > 3 standard errors
-    sd_ratio_min=2.0,  # predictive sd for x in (0.8, 1] over that inside the training range
+    max_grad_far=0.05,  # fraction of gradient elements whose two estimators differ by > 3 standard errors
+    min_sd_ratio=2.0,  # predictive sd for x in (0.8, 1] over that inside the training range
 )
 
 SMOKE = dict(
@@ -32,7 +32,7 @@ SMOKE = dict(
     n_pred_samples=50,
     n_mc=20_000,
     n_grad_draws=30,
-    sd_ratio_min=1.0,
+    min_sd_ratio=1.0,
 )
 
 PAPER = dict(

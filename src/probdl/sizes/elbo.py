@@ -6,10 +6,10 @@ BOOK = dict(
     n_data=20,
     n_q=5000,  # random Gaussians q per model in the gap = KL check
     grid=201,  # points per axis of the ELBO surface
-    mc_n=[10, 100, 1000, 10000, 100000],  # Monte Carlo sample sizes
+    n_mc=[10, 100, 1000, 10000, 100000],  # Monte Carlo sample sizes
     n_mnist=5000,
     n_valid=1000,
-    latent_dim=16,
+    n_latent=16,
     steps=1500,
     n_evals=10,
     batch_size=100,
@@ -21,19 +21,19 @@ BOOK = dict(
     tol_gap=1e-9,  # |log p(D) - ELBO - KL(q || posterior)| relative to 1 + KL
     tol_opt=1e-6,  # L-BFGS maximiser against the posterior (in posterior sds)
     tol_max_elbo=1e-9,  # log p(D) - max ELBO, where q can reach the posterior
-    jensen_tol=0.1,  # the log-normal Jensen gap against s^2 / 2 (Monte Carlo)
-    z_max=4.0,  # |Monte Carlo estimate - exact| / standard error
-    se_ratio_max=1.5,  # spread of standard error x sqrt(S) over S (1/sqrt(S) scaling)
-    mean_field_gap_min=1e-3,  # a diagonal q stops at least this far below a correlated posterior
+    tol_jensen=0.1,  # the log-normal Jensen gap against s^2 / 2 (Monte Carlo)
+    max_z=4.0,  # |Monte Carlo estimate - exact| / standard error
+    max_se_ratio=1.5,  # spread of standard error x sqrt(S) over S (1/sqrt(S) scaling)
+    min_mean_field_gap=1e-3,  # a diagonal q stops at least this far below a correlated posterior
 )
 
 SMOKE = dict(
     n_q=200,
     grid=41,
-    mc_n=[10, 100, 1000],
+    n_mc=[10, 100, 1000],
     n_mnist=500,
     n_valid=200,
-    latent_dim=4,
+    n_latent=4,
     steps=40,
     n_evals=1,
 )

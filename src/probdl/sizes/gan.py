@@ -10,8 +10,8 @@ BOOK = dict(
     dstar_hidden=[64, 64],
     dstar_epochs=10,
     dstar_lr=1e-3,
-    dstar_tol=0.08,  # E_m |D - D*| under m = (p_data + p_g) / 2
-    value_tol=0.03,  # V(D*) - V(D_trained) in nats
+    tol_dstar=0.08,  # E_m |D - D*| under m = (p_data + p_g) / 2
+    tol_value=0.03,  # V(D*) - V(D_trained) in nats
     # a GAN in one dimension
     n_1d=10000,
     noise_1d=4,
@@ -74,8 +74,8 @@ SMOKE = dict(
     n_dstar=1000,
     dstar_hidden=[32, 32],
     dstar_lr=3e-3,
-    dstar_tol=0.12,
-    value_tol=0.1,
+    tol_dstar=0.12,
+    tol_value=0.1,
     n_1d=500,
     hidden_1d=[16, 16],
     epochs_1d=4,

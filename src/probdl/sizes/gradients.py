@@ -18,17 +18,17 @@ BOOK = dict(
     t0=250,
     n_dist=13,  # distances of q from the posterior in the path-derivative comparison
     # targets and tolerances
-    z_max=4.0,  # |estimate - exact| / standard error, for every unbiasedness check
-    chi_max=2.0,  # chi of an unbiased one-backward VAE estimate (near 1)
-    chi_naive_min=10.0,  # chi of the naive (z detached) encoder gradient
-    slope_tol=0.15,  # |slope + 1| of log variance against log S
-    sf_ratio_min=1e3,  # score-function / pathwise variance at the narrowest q
+    max_z=4.0,  # |estimate - exact| / standard error, for every unbiasedness check
+    max_chi=2.0,  # chi of an unbiased one-backward VAE estimate (near 1)
+    min_chi_naive=10.0,  # chi of the naive (z detached) encoder gradient
+    tol_slope=0.15,  # |slope + 1| of log variance against log S
+    min_sf_ratio=1e3,  # score-function / pathwise variance at the narrowest q
     zero_var=1e-20,  # "zero" variance of the path derivative at the posterior (float64 rounding)
     sga_tol_mu=0.5,  # |final mu - mu_N| / sigma_N after Robbins-Monro ascent
     sga_tol_log_sigma=0.15,  # |final log sigma - log sigma_N|
     landing_steps=4000,  # full-batch constant-step ascent, total vs path derivative
     landing_rho=0.005,
-    landing_tol=1e-8,  # |final - posterior| of the path-derivative run (in sigma_N and in log sigma)
+    tol_landing=1e-8,  # |final - posterior| of the path-derivative run (in sigma_N and in log sigma)
 )
 
 SMOKE = dict(
@@ -44,7 +44,7 @@ SMOKE = dict(
     n_dist=5,
     sga_tol_mu=1.0,  # fewer steps: not yet settled
     landing_steps=1500,
-    landing_tol=1e-4,
+    tol_landing=1e-4,
 )
 
 PAPER = dict()

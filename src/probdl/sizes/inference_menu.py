@@ -10,7 +10,7 @@ BOOK = dict(
     gauss_samples=1000,
     gauss_leapfrog=10,
     energy_steps=(0.1, 0.05, 0.025, 0.0125),  # step sizes at a fixed trajectory length of 2
-    energy_slope_tol=0.2,  # |slope - 2| of log |dH| against log step size
+    tol_energy_slope=0.2,  # |slope - 2| of log |dH| against log step size
     moment_z=4.5,  # moments within this many Monte Carlo standard errors
     # the regression problem of chapter 04
     n_train=500,
@@ -32,9 +32,9 @@ BOOK = dict(
     hmc_target_accept=0.8,
     min_accept=0.4,  # the sampling phase's acceptance rate lies between these
     max_accept=0.99,
-    rhat_max=1.01,  # rank-normalized R-hat of f(x) inside the data (Vehtari et al. 2021)
-    rhat_max_out=1.05,  # and beyond the data
-    ess_min=400,  # bulk ESS of f(x) inside the data
+    max_rhat=1.01,  # rank-normalized R-hat of f(x) inside the data (Vehtari et al. 2021)
+    max_rhat_out=1.05,  # and beyond the data
+    min_ess=400,  # bulk ESS of f(x) inside the data
     noise_z=2.0,  # a distance to HMC counts when above this many times HMC's own standard error
     # the menu
     sgld_steps=4000,  # per chain, after warm-up; every 10th kept; chains start at the ensemble
@@ -52,8 +52,8 @@ BOOK = dict(
     bbb_init_sigma=0.01,
     n_pred_samples=400,  # weight samples for SWAG, MC dropout and BBB predictives
     # targets
-    sd_ratio_min=3.0,  # HMC's predictive sd beyond the data over its sd within, at least
-    mean_in_max=0.5,  # every method's RMS distance to HMC's mean in the data, at most, in units of s
+    min_sd_ratio=3.0,  # HMC's predictive sd beyond the data over its sd within, at least
+    max_mean_in=0.5,  # every method's RMS distance to HMC's mean in the data, at most, in units of s
 )
 
 SMOKE = dict(
@@ -79,8 +79,8 @@ SMOKE = dict(
     ensemble_members=2,
     bbb_epochs=20,
     n_pred_samples=20,
-    sd_ratio_min=1.0,
-    mean_in_max=1.5,  # 60 points and 80 HMC iterations: a check of signs and shapes
+    min_sd_ratio=1.0,
+    max_mean_in=1.5,  # 60 points and 80 HMC iterations: a check of signs and shapes
 )
 
 PAPER = dict(

@@ -39,12 +39,12 @@ BOOK = dict(
     rotations=[0, 15, 30, 45, 60, 90],
     n_rotated=1000,  # test digits per rotation angle
     # targets and tolerances
-    exact_tol=1e-8,  # Laplace against the closed form of Bayesian linear regression
+    tol_exact=1e-8,  # Laplace against the closed form of Bayesian linear regression
     beta_slope=(-1.3, -0.7),  # the log-log slope of |Laplace - exact log evidence| against n (about -1)
-    sd_ratio_min=1.5,  # GGN predictive sd away from the data / inside it, at least
-    sampling_blowup_min=2.0,  # sampled all-weights GGN sd / linearized sd inside the data, at least
-    last_layer_rtol=0.2,  # sampling and linearized sd of the last layer agree (Monte Carlo error)
-    uci_rmse_max=0.85,  # test RMSE / the targets' standard deviation (predicting the mean gives 1)
+    min_sd_ratio=1.5,  # GGN predictive sd away from the data / inside it, at least
+    min_sampling_blowup=2.0,  # sampled all-weights GGN sd / linearized sd inside the data, at least
+    rtol_last_layer=0.2,  # sampling and linearized sd of the last layer agree (Monte Carlo error)
+    uci_max_rmse=0.85,  # test RMSE / the targets' standard deviation (predicting the mean gives 1)
     mnist_nll_slack=0.0,  # last-layer Laplace's test NLL at most MAP's plus this
     mnist_error_slack=0.5,  # its test error (%) at most MAP's plus this
 )
@@ -71,10 +71,10 @@ SMOKE = dict(
     mnist_batch=100,
     rotations=[0, 45, 90],
     n_rotated=200,
-    sd_ratio_min=1.0,
-    sampling_blowup_min=1.0,
-    last_layer_rtol=0.5,
-    uci_rmse_max=1.1,
+    min_sd_ratio=1.0,
+    min_sampling_blowup=1.0,
+    rtol_last_layer=0.5,
+    uci_max_rmse=1.1,
     mnist_nll_slack=0.3,
     mnist_error_slack=3.0,
 )

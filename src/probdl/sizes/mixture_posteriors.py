@@ -23,7 +23,7 @@ BOOK = dict(
     # posterior had 3 % of its mass outside)
     lim=5.0,
     grid=201,  # quadrature points per axis (spacing 0.05)
-    quadrature_tol=0.01,  # nats, and mass: how far a fitted ELBO may exceed log p(x), q's mass leave the grid
+    tol_quadrature=0.01,  # nats, and mass: how far a fitted ELBO may exceed log p(x), q's mass leave the grid
     n_candidates=100,  # test digits whose posteriors' modes are counted
     # a shown digit's second mode holds at least this share of the posterior mass: in a 2-thread build
     # 3 of 100 test digits had one above 0.1 (0.47, 0.26, 0.16), 2 above 0.2
@@ -41,7 +41,7 @@ BOOK = dict(
     min_gain_share=0.25,
     # ... plus this many times the largest standard deviation of a gap over the seeds
     gain_noise_z=3.0,
-    amort_tol=0.01,  # nats: how far the encoder's q may beat the best directly fitted Gaussian
+    tol_amort=0.01,  # nats: how far the encoder's q may beat the best directly fitted Gaussian
     # MNIST, static binarization, chapter 06's architecture
     n_train=50_000,
     n_test=500,  # test digits for the importance-sampled NLL (every 20th: all classes)
@@ -74,13 +74,13 @@ SMOKE = dict(
     epochs_2d=2,
     lim=8.0,  # a model trained for seconds leaves posterior mass beyond [-6, 6]^2
     grid=161,
-    quadrature_tol=3.0,  # a model trained for seconds puts posterior mass beyond the grid [-4, 4]^2
+    tol_quadrature=3.0,  # a model trained for seconds puts posterior mass beyond the grid [-4, 4]^2
     n_candidates=20,
     n_show=2,
     n_fit_seeds=2,
     fit_steps=60,
     min_gain_share=-1e9,  # no claim: see the module's docstring for the check CI runs instead
-    amort_tol=1e9,  # 60 steps of a direct fit need not find the best Gaussian
+    tol_amort=1e9,  # 60 steps of a direct fit need not find the best Gaussian
     n_train=1_000,
     n_test=100,
     n_hidden=64,

@@ -32,7 +32,7 @@ BOOK = dict(
     n_train_2d=50000,
     n_test_2d=10000,
     epochs_2d=10,
-    grad_rtol=1e-5,  # encoder gradient against a central finite difference in float64
+    rtol_grad=1e-5,  # encoder gradient against a central finite difference in float64
     min_detach_error=0.1,  # the same with z.detach(): relative error at least this
     target_nats=100.0,  # test -log p(x) of the L = 50 model must be below this (nats): 98.52 after
     # 30 epochs, 95.80 after 50, 93.53 after 100; the IWAE paper's converged VAE (3,280 epochs) reaches 86.76
