@@ -554,3 +554,18 @@ def test_path_derivative_form_is_autograd_with_q_parameters_stopped():
                 - total[f"layers.{li}.{kind}_log_sigma"],
                 ei**2 - 1,
             )
+
+
+def test_moments_of_draws_are_the_population_mean_and_variance():
+    """predictive.moments: the mean and the population variance (divided by the number
+    of draws, the variance of the equal mixture of the draws) over every sample axis,
+    in the draws' dtype; the ensemble's predictive is it over its members."""
+    g = torch.Generator().manual_seed(0)
+    draws = torch.randn(7, 3, 5, 2, generator=g, dtype=torch.float64) * 2 + 1
+    mean, var = predictive.moments(draws, sample_dims=2)
+    flat = draws.reshape(21, 5, 2)
+    torch.testing.assert_close(mean, flat.mean(0))
+    torch.testing.assert_close(var, ((flat - flat.mean(0)) ** 2).sum(0) / 21)
+    assert mean.dtype == torch.float64 and var.shape == (5, 2)
+    with pytest.raises(ValueError, match="sample_dims"):
+        predictive.moments(draws, sample_dims=4)

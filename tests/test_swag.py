@@ -147,3 +147,15 @@ def test_ensemble_predictive_is_mean_and_variance_of_members():
     assert len(models) == 2 and not torch.equal(
         mcmc.flatten(models[0]), mcmc.flatten(models[1])
     )
+
+
+def test_ensemble_predictive_averages_probabilities_for_classification():
+    """For classifiers the members' probabilities are averaged, not their logits."""
+    torch.manual_seed(0)
+    members = [mlp.PlainMLP([3, 8, 4]) for _ in range(3)]
+    x = torch.randn(5, 3)
+    mean, var = ensemble.predictive(members, x)
+    probs = torch.stack([torch.softmax(m(x).detach(), -1) for m in members])
+    torch.testing.assert_close(mean, probs.mean(0))
+    torch.testing.assert_close(mean.sum(-1), torch.ones(5))
+    torch.testing.assert_close(var, probs.var(0, unbiased=False))

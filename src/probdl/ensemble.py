@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from . import mlp, train
+from .predictive import moments
 
 
 def map_objective(
@@ -55,6 +56,5 @@ def predictive(models: Sequence[nn.Module], x: torch.Tensor) -> tuple[torch.Tens
             out = model(x)
         if getattr(model, "likelihood", "gaussian") == "categorical":
             out = torch.softmax(out, -1)
-        outs.append(out.double())
-    outs = torch.stack(outs)
-    return outs.mean(0).float(), outs.var(0, unbiased=False).float()
+        outs.append(out)
+    return moments(torch.stack(outs).float())

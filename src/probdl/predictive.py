@@ -64,6 +64,20 @@ def _moments(
     return (shift + m).float(), (s2 / n_samples - m * m).clamp_min(0.0).float()
 
 
+def moments(draws: torch.Tensor, sample_dims: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictive mean and variance from draws of a network's outputs: ``draws`` with
+    ``sample_dims`` leading sample axes (HMC's (samples, chains, N, out) has two) -> the
+    mean and the (population) variance over all of them, accumulated in double precision,
+    in ``draws``' dtype. The predictive of weight samples (HMC, SGLD and SWAG through
+    ``mcmc.NetworkPosterior.predict``) and of an ensemble's members."""
+    if not 1 <= sample_dims < draws.dim():
+        raise ValueError(
+            f"sample_dims must be in [1, {draws.dim() - 1}] for draws of shape {tuple(draws.shape)}"
+        )
+    flat = draws.reshape(-1, *draws.shape[sample_dims:]).double()
+    return flat.mean(0).to(draws.dtype), flat.var(0, unbiased=False).to(draws.dtype)
+
+
 @torch.no_grad()
 def predictive(
     model: nn.Module,
