@@ -394,3 +394,12 @@ def test_adapted_mass_matrix_samples_a_badly_scaled_gaussian():
     assert ess[True].min() > 100 and ess[False].min() < 20, ess
     with pytest.raises(ValueError, match="n_warmup"):
         mcmc.hmc(log_prob, init, 10, 20, adapt_mass=True)
+
+
+def test_accept_prob_is_metropolis_and_rejects_divergences():
+    """min(1, exp(H0 - H1)); a trajectory of infinite or NaN energy is rejected."""
+    h0 = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    h1 = torch.tensor([0.5, 1.0, 3.0, float("inf"), float("nan")], dtype=torch.float64)
+    a = mcmc.accept_prob(h0, h1)
+    expected = torch.tensor([1.0, 1.0, math.exp(-2.0), 0.0, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(a, expected)

@@ -145,7 +145,8 @@ GRADED = {
     "menu-ex-hmc-step": _graded(
         "test_mcmc.py::test_leapfrog_is_reversible_on_a_network "
         "test_mcmc.py::test_leapfrog_energy_error_is_second_order "
-        "test_mcmc.py::test_hmc_correlated_gaussian",
+        "test_mcmc.py::test_hmc_correlated_gaussian "
+        "test_mcmc.py::test_accept_prob_is_metropolis_and_rejects_divergences",
         ("mcmc", "    p = p + 0.5 * eps * grad\n    return", "    return"),
         ("mcmc", "torch.clamp(h0 - h1, max=0.0)", "torch.clamp(h1 - h0, max=0.0)"),
     ),

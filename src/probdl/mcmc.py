@@ -73,7 +73,7 @@ def _check_init(init: torch.Tensor, n_samples: int, n_warmup: int) -> torch.Tens
     return init.detach().clone()
 
 
-def _accept_prob(h0: torch.Tensor, h1: torch.Tensor) -> torch.Tensor:
+def accept_prob(h0: torch.Tensor, h1: torch.Tensor) -> torch.Tensor:
     """min(1, exp(H0 - H1)), 0 where the new energy is not finite (a divergent trajectory)."""
     # exercise menu-ex-hmc-step: the Metropolis acceptance probability of a trajectory
     ### BEGIN SOLUTION
@@ -99,7 +99,7 @@ def initial_step_size(
     for _ in range(max_doublings):
         p = _momentum(q, inv_mass, generator)
         _, p1, lp1, _ = leapfrog(log_prob, q, p, eps, 1, grad, inv_mass)
-        a = _accept_prob(-lp + kinetic(p, inv_mass), -lp1 + kinetic(p1, inv_mass))
+        a = accept_prob(-lp + kinetic(p, inv_mass), -lp1 + kinetic(p1, inv_mass))
         up = a > 0.5
         direction = up if direction is None else direction
         move = up == direction
@@ -222,7 +222,7 @@ def hmc(
         wobble = 1 + jitter * (2 * uniform() - 1)
         q1, p1, lp1, grad1 = leapfrog(log_prob, q, p, eps * wobble, n_leapfrog, grad, inv_mass)
         h1 = -lp1 + kinetic(p1, inv_mass)
-        a = _accept_prob(h0, h1)
+        a = accept_prob(h0, h1)
         take = uniform() < a
         q = torch.where(take[:, None], q1, q)
         lp = torch.where(take, lp1, lp)
