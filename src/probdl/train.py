@@ -5,29 +5,41 @@ tensors that already sit on the device (no DataLoader, no per-item transforms), 
 ``objective(model, *batch)``, which returns a dict of named scalar terms with ``"loss"`` the one
 to minimise, takes an optimizer step, and records every term per step in a :class:`History`.
 
-Options of :func:`fit`:
+Options of :func:`fit`, in four groups (keyword-only):
 
 - ``data``: a tensor or tuple of tensors with a common first dimension; moved to ``device``
   (default: the model's device) once, then indexed per minibatch.
-- ``epochs`` / ``steps``: how long (exactly one; ``epochs`` may be fractional).
+
+How long, and one step:
+
+- ``epochs`` / ``steps``: how long (exactly one; ``epochs`` may be fractional); ``batch_size``.
 - ``optimizer``: any ``torch.optim`` optimizer (default Adam(lr)); ``scheduler``: a
   ``torch.optim.lr_scheduler`` stepped after every epoch; ``clip_grad_norm``.
 - ``transform``: applied to the first tensor of each minibatch (e.g. ``binarize_dynamic``).
+
+Evaluation, early stopping, checkpoints:
+
 - ``eval_fn``: called as ``eval_fn(model)`` under :func:`evaluating` every ``eval_every`` steps
   (default: once per epoch) and at the end; its dict of floats goes to ``history.evals``.
 - ``early_stopping``: ``(term, patience)``: stop after ``patience`` evaluations without a new
   minimum of ``eval_fn``'s ``term`` and restore the best parameters (:class:`EarlyStopping`).
+- ``checkpoint``: a path; model and optimizer state are saved at every evaluation and at the end
+  (:func:`load_checkpoint`).
+
+What the reader sees:
+
+- ``progress``: a text progress bar (default: not on CI or in the smoke profile); ``desc``: its
+  label; ``plot``: names of terms to draw, live in an interactive notebook, the final figure at
+  the end (:class:`probdl.plotting.LiveCurves`), redrawn every ``plot_every_s`` seconds.
 - ``max_seconds``: how long the run is expected to take at most; past it, ``fit`` warns once and
   goes on. It never stops training: the profiles stop by epochs, so a slow or busy machine gives
   the same numbers, later.
-- ``checkpoint``: a path; model and optimizer state are saved at every evaluation and at the end
-  (:func:`load_checkpoint`).
-- ``plot``: names of terms to draw, live in an interactive notebook, the final figure at the end
-  (:class:`probdl.plotting.LiveCurves`); ``progress``: a text progress bar (default: not on CI
-  or in the smoke profile); ``desc``: its label.
-- ``generator``: a ``torch.Generator`` for the minibatch order (default: the global one).
-- ``threads``: torch's intra-op threads while training (default
+
+Where it runs, and its randomness:
+
+- ``device``; ``threads``: torch's intra-op threads while training (default
   :func:`probdl.config.threads_for`: one thread for small models).
+- ``generator``: a ``torch.Generator`` for the minibatch order (default: the global one).
 """
 
 from __future__ import annotations
@@ -304,30 +316,34 @@ def fit(
     objective: Callable[..., Mapping[str, torch.Tensor]],
     data,
     *,
+    # how long, and one step
     epochs: float | None = None,
     steps: int | None = None,
     batch_size: int = 100,
-    optimizer: torch.optim.Optimizer | None = None,
     lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
     scheduler=None,
+    clip_grad_norm: float | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    # evaluation, early stopping, checkpoints
     eval_fn: Callable[[torch.nn.Module], Mapping[str, float]] | None = None,
     eval_every: int | None = None,
     early_stopping: tuple[str, int] | None = None,
-    clip_grad_norm: float | None = None,
-    max_seconds: float | None = None,
     checkpoint: str | Path | None = None,
-    plot: Sequence[str] | None = None,
-    plot_every_s: float = 3.0,
+    # what the reader sees
     progress: bool | None = None,
     desc: str | None = None,
-    generator: torch.Generator | None = None,
-    threads: int | None = None,
+    plot: Sequence[str] | None = None,
+    plot_every_s: float = 3.0,
+    max_seconds: float | None = None,
+    # where it runs, and its randomness
     device: torch.device | str | None = None,
+    threads: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> History:
     """Train ``model`` by minimising ``objective(model, *batch)["loss"]`` over shuffled minibatches
-    of ``data`` for ``epochs`` (or ``steps``); returns the :class:`History`. The options are
-    described in this module's docstring."""
+    of ``data`` for ``epochs`` (or ``steps``); returns the :class:`History`. The options come
+    in four groups, described in this module's docstring."""
     data = _as_tuple(data)
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= or steps=")
