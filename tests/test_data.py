@@ -147,31 +147,33 @@ def test_copy_loads_offline(data_copy):
     assert x.shape == (100, 784) and y.shape == (100,)
 
 
-def test_missing_file_is_a_clear_error(data_copy, no_download):
-    (data_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(data.DataFileError) as err:
-        data.load_mnist("test")
-    message = str(err.value)
-    assert "missing" in message and "t10k-labels-idx1-ubyte.gz" in message
-    assert (
-        data.MNIST_GZ_MD5["t10k-labels-idx1-ubyte.gz"] in message
-        and "PROBDL_DATA" in message
-    )
+def _remove(path):
+    path.unlink()
 
 
-def test_corrupt_file_is_a_clear_error(data_copy, no_download):
-    path = data_copy / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz"
+def _flip_a_byte(path):
     blob = bytearray(path.read_bytes())
     blob[100] ^= 0xFF
     path.write_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize(
+    "split, name, damage, word",
+    [
+        ("test", "t10k-labels-idx1-ubyte.gz", _remove, "missing"),
+        ("train", "train-labels-idx1-ubyte.gz", _flip_a_byte, "corrupt"),
+    ],
+)
+def test_a_missing_or_corrupt_file_is_a_clear_error(
+    data_copy, no_download, split, name, damage, word
+):
+    """The error names the file, what is wrong with it, its checksum and PROBDL_DATA."""
+    damage(data_copy / "MNIST" / "raw" / name)
     with pytest.raises(data.DataFileError) as err:
-        data.load_mnist("train")
+        data.load_mnist(split)
     message = str(err.value)
-    assert "corrupt" in message and "train-labels-idx1-ubyte.gz" in message
-    assert (
-        data.MNIST_GZ_MD5["train-labels-idx1-ubyte.gz"] in message
-        and "PROBDL_DATA" in message
-    )
+    assert word in message and name in message
+    assert data.MNIST_GZ_MD5[name] in message and "PROBDL_DATA" in message
 
 
 def test_corrupt_binarized_archive_is_a_clear_error(data_copy):
