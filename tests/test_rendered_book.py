@@ -123,12 +123,26 @@ CODE_SCROLLS = """() => {
 }"""
 
 
+# Display formulas wider than the column (they would scroll sideways), by label, with
+# every dropdown open: a long formula is broken into aligned or gathered lines.
+MATH_SCROLLS = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  return [...document.querySelectorAll('mjx-container[display="true"]')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => {
+      const m = e.closest('div.math');
+      return (m && m.id) || e.textContent.slice(0, 40);
+    });
+}"""
+
+
 @pytest.mark.parametrize("stem", chapter_pages())
 def test_chapter_renders_offline_in_a_browser(browser, server, stem):
     page, errors, remote = open_page(browser, f"{server}/book/{stem}.html")
     try:
         r = page.evaluate(RENDERED)
         scrolls = page.evaluate(CODE_SCROLLS)
+        wide_math = page.evaluate(MATH_SCROLLS)
         if stem in SCREENSHOT_PAGES:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             first = page.locator("div.math").first
@@ -151,6 +165,7 @@ def test_chapter_renders_offline_in_a_browser(browser, server, stem):
     assert not errors, f"{stem}: console errors {errors}"
     assert not remote, f"{stem}: requests to the network {remote}"
     assert not scrolls, f"{stem}: code wider than the column at 1280 px: {scrolls}"
+    assert not wide_math, f"{stem}: formulas wider than the column at 1280: {wide_math}"
 
 
 def test_math_is_typeset_on_the_intro_and_the_chapters_have_math(browser, server):
