@@ -311,6 +311,15 @@ class _Run:
         return self.history
 
 
+def _check_options(epochs, steps, batch_size, early_stopping, eval_fn) -> None:
+    if (epochs is None) == (steps is None):
+        raise ValueError("give exactly one of epochs= or steps=")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if early_stopping is not None and eval_fn is None:
+        raise ValueError("early_stopping needs an eval_fn that returns the term it watches")
+
+
 def fit(
     model: torch.nn.Module,
     objective: Callable[..., Mapping[str, torch.Tensor]],
@@ -345,12 +354,7 @@ def fit(
     of ``data`` for ``epochs`` (or ``steps``); returns the :class:`History`. The options come
     in four groups, described in this module's docstring."""
     data = _as_tuple(data)
-    if (epochs is None) == (steps is None):
-        raise ValueError("give exactly one of epochs= or steps=")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if early_stopping is not None and eval_fn is None:
-        raise ValueError("early_stopping needs an eval_fn that returns the term it watches")
+    _check_options(epochs, steps, batch_size, early_stopping, eval_fn)
     batch_size = min(batch_size, len(data[0]))
     steps_per_epoch = math.ceil(len(data[0]) / batch_size)
     total = int(steps) if steps is not None else max(1, round(epochs * steps_per_epoch))
