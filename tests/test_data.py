@@ -191,7 +191,7 @@ def test_damaged_extracted_file_is_extracted_again(data_copy):
     raw = data_copy / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
     assert raw.exists()
     raw.write_bytes(b"\0" * 100)
-    data._cache.clear()
+    data.cache.clear()
     with pytest.warns(UserWarning, match="damaged"):
         x, _ = data.load_mnist("test", n=50)
     assert torch.equal(x, x_ref)

@@ -119,3 +119,22 @@ def test_the_old_home_is_an_alias_for_one_release():
 
     assert laplace_experiments is ex
     assert laplace_experiments.evaluate_split is ex.evaluate_split
+
+
+def test_valid_elbo_draws_from_its_own_stream():
+    """The same 20 weight draws at every call (a smooth validation curve), made from a
+    generator of its own: torch's global generator is neither read nor moved."""
+    from probdl import bbb
+
+    torch.manual_seed(3)
+    net = bbb.BayesianMLP([3, 20, 1], likelihood="gaussian", init_sigma=0.1)
+    x, y = torch.randn(50, 3), torch.randn(50, 1)
+    state = torch.get_rng_state()
+    first = ex.valid_elbo(net, x, y, n_fit=100)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(123)
+    assert ex.valid_elbo(net, x, y, n_fit=100) == first
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        ll = torch.stack([net.log_likelihood(net(x, g), y).mean() for _ in range(20)])
+    assert first == pytest.approx((ll.mean() - net.kl() / 100).item(), rel=1e-6)

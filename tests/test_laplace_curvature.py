@@ -17,4 +17,4 @@ def test_last_layer_ggn_in_blocks_equals_the_jacobian_route(bias):
     phi = net.features(torch.randn(30, 7, dtype=torch.float64))
     v = curv.output_sqrt(net(net.theta, phi), "classification")
     vj = net.vjac(v, phi).reshape(-1, net.theta.numel())
-    assert torch.allclose(curv._last_layer_ggn(net, v, phi), vj.T @ vj, atol=1e-12)
+    assert torch.allclose(curv.last_layer_ggn(net, v, phi), vj.T @ vj, atol=1e-12)

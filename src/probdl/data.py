@@ -102,12 +102,12 @@ def _prepare_mnist(root: Path) -> None:
                 path.unlink()
 
 
-_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # read so far; clear() to re-read
 
 
 def _mnist_tensors(train: bool, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     key = (str(root), train)
-    if key not in _cache:
+    if key not in cache:
         from torchvision.datasets import MNIST
 
         _prepare_mnist(root)
@@ -119,8 +119,8 @@ def _mnist_tensors(train: bool, root: Path) -> tuple[torch.Tensor, torch.Tensor]
                 f"could not extract MNIST in {mnist_raw_dir(root)} ({exc}); the folder must be "
                 "writable, or copy data/ somewhere writable and set PROBDL_DATA to it"
             ) from exc
-        _cache[key] = (ds.data, ds.targets)
-    return _cache[key]
+        cache[key] = (ds.data, ds.targets)
+    return cache[key]
 
 
 def _subset(n: int | None, total: int, what: str) -> int:
@@ -228,10 +228,10 @@ def load_binarized_mnist(
         raise ValueError(f"unknown split {split!r}; the static binarized MNIST has train, valid, test")
     path = verify_file(config.data_dir() / BINARIZED_FILE, BINARIZED_SHA256, "sha256")
     key = (str(path), "binarized", split)
-    if key not in _cache:
+    if key not in cache:
         with np.load(path) as archive:
-            _cache[key] = (torch.from_numpy(archive[split].astype(np.float32)), None)
-    x = _cache[key][0]
+            cache[key] = (torch.from_numpy(archive[split].astype(np.float32)), None)
+    x = cache[key][0]
     k = _subset(n, len(x), f"binarized MNIST {split}")
     x = x[:k].clone()
     return x.to(device) if device is not None else x

@@ -110,7 +110,7 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int | None):
         yield x[i : i + step], y[i : i + step]
 
 
-def _last_layer_ggn(net: Network, v: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+def last_layer_ggn(net: Network, v: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     """sum_n J_n^T Lambda_n J_n for the last layer, Lambda_n = v_n^T v_n, without the Jacobians:
     with phi~ = (phi, 1) (the 1 for the bias), the block of output rows c, c' is
     sum_n Lambda_n[c, c'] phi~_n phi~_n^T. That is C^2 F^2 N products, where J^T Lambda J from the
@@ -139,7 +139,7 @@ def ggn(net: Network, x, y, likelihood: str, batch_size=None, diagonal=False) ->
         out = net(net.theta, phi)
         v = output_sqrt(out, likelihood)
         if net.last_layer is not None and not diagonal:
-            h += _last_layer_ggn(net, v, phi)
+            h += last_layer_ggn(net, v, phi)
         else:
             vj = net.vjac(v, phi).reshape(-1, p)
             h += (vj**2).sum(0) if diagonal else vj.T @ vj
