@@ -96,21 +96,14 @@ def _setup(method, hidden, seed, device, init_sigma=1e-3):
 
 def run_step(method, hidden=1200, seed=0, device="cpu", min_seconds=3.0):
     model, objective, x, y = _setup(method, hidden, seed, device)
+    timing = dict(min_seconds=min_seconds, min_calls=3, warmup=1)
     t = harness.time_objective_steps(
-        model,
-        objective,
-        x,
-        y,
-        BATCH,
-        device=device,
-        min_seconds=min_seconds,
-        min_calls=3,
-        warmup=1,
+        model, objective, x, y, BATCH, device=device, **timing
     )
     return {
-        "seconds_per_step": t["seconds_median"],
-        "examples_per_s": BATCH / t["seconds_median"],
         "steps_timed": t["calls"],
+        "seconds_per_step": t["seconds_per_step"],
+        "examples_per_s": t["examples_per_s"],
     }
 
 
@@ -151,24 +144,13 @@ def main(argv=None):
     min_seconds = 0.5 if args.quick else 3.0
     draws = 5 if args.quick else 10
     rows = []
-    timings = {m: [] for m in METHODS}
-    for _ in range(
-        args.repeat
-    ):  # rounds over all methods; the fastest round counts (others share the CPU)
-        for method in METHODS:
-            timings[method].append(
-                harness.measure(
-                    run_step,
-                    method,
-                    hidden=hidden,
-                    device=device,
-                    min_seconds=min_seconds,
-                )
-            )
+    timing = dict(hidden=hidden, device=device, min_seconds=min_seconds)
+    best = harness.fastest_rounds(
+        run_step, METHODS, args.repeat, "examples_per_s", **timing
+    )
     for method in METHODS:
         row = {"method": method, "device": device, "hidden": hidden, "batch": BATCH}
-        row.update(harness.best_round(timings[method], "examples_per_s"))
-        row["rounds"] = len(timings[method])
+        row.update(best[method])
         if method != "plain MLP":
             row["grad_var"] = harness.measure(
                 run_grad_variance, method, hidden=hidden, device=device, draws=draws

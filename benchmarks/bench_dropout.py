@@ -71,21 +71,11 @@ def _setup(method, seed, device):
 
 def run_step(method, seed=0, device="cpu", min_seconds=3.0):
     model, objective, x, y = _setup(method, seed, device)
+    timing = dict(min_seconds=min_seconds, min_calls=5, warmup=2)
     t = harness.time_objective_steps(
-        model,
-        objective,
-        x,
-        y,
-        BATCH,
-        device=device,
-        min_seconds=min_seconds,
-        min_calls=5,
-        warmup=2,
+        model, objective, x, y, BATCH, device=device, **timing
     )
-    return {
-        "ms_per_step": 1000 * t["seconds_median"],
-        "examples_per_s": BATCH / t["seconds_median"],
-    }
+    return {k: t[k] for k in ("ms_per_step", "examples_per_s")}
 
 
 def run_grad_variance(method, seed=0, device="cpu", repeats=50):
@@ -105,24 +95,12 @@ def main(argv=None):
     device = str(config.device(args.device))
     min_seconds = 0.5 if args.quick else 3.0
     rounds = 1 if args.quick else args.repeat
-    timings = {m: [] for m in METHODS}
-    for _ in range(
-        rounds
-    ):  # the fastest round counts: the others shared the CPU with someone
-        for method in METHODS:
-            timings[method].append(
-                harness.measure(
-                    run_step,
-                    method,
-                    device=device,
-                    min_seconds=min_seconds,
-                    threads=args.threads,
-                )
-            )
+    timing = dict(device=device, min_seconds=min_seconds, threads=args.threads)
+    best = harness.fastest_rounds(run_step, METHODS, rounds, "examples_per_s", **timing)
     rows = []
     for method in METHODS:
         row = {"method": method, "device": device, "threads": args.threads}
-        row.update(harness.best_round(timings[method], "examples_per_s"))
+        row.update(best[method])
         if METHODS[method] is not None:
             gv = harness.measure(
                 run_grad_variance,

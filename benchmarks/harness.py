@@ -163,10 +163,22 @@ def add_ratio(rows: list[dict], key: str, base: dict, name: str | None = None) -
             r[name or f"{key}_ratio"] = r[key] / base[key]
 
 
+def fastest_rounds(target, methods, n_rounds: int, key: str, **kwargs) -> dict:
+    """``measure(target, method, **kwargs)`` for every method, ``n_rounds`` times, a
+    round going over all methods (so that a busy spell of the machine hits each alike);
+    per method the :func:`best_round` by ``key``, with the number of rounds."""
+    timings = {m: [] for m in methods}
+    for _ in range(n_rounds):
+        for m in methods:
+            timings[m].append(measure(target, m, **kwargs))
+    return {m: {**best_round(t, key), "rounds": len(t)} for m, t in timings.items()}
+
+
 def time_objective_steps(model, objective, x, y, batch: int, *, device="cpu", **timing):
     """:func:`time_adam_steps` of ``objective(model, xb, yb)["loss"]`` (an objective of
     ``probdl.train.fit``'s form) over the first eight minibatches of ``batch``
-    examples."""
+    examples; with the median step as ``seconds_per_step``, ``ms_per_step`` and
+    ``examples_per_s``."""
     batches = [
         (x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch])
         for i in range(8)
@@ -175,7 +187,14 @@ def time_objective_steps(model, objective, x, y, batch: int, *, device="cpu", **
     def loss(xb, yb):
         return objective(model, xb, yb)["loss"]
 
-    return time_adam_steps(model, loss, batches, device=device, **timing)
+    t = time_adam_steps(model, loss, batches, device=device, **timing)
+    s = t["seconds_median"]
+    return {
+        **t,
+        "seconds_per_step": s,
+        "ms_per_step": 1e3 * s,
+        "examples_per_s": batch / s,
+    }
 
 
 def time_adam_steps(

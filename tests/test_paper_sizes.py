@@ -54,6 +54,9 @@ GIB = 2.0**30
 N_MNIST_TRAIN = 50_000  # load_mnist("train", n=None): the first 50,000 training images
 
 
+MEAN = ((4, 1), torch.float32)  # a regression network's output on four inputs
+
+
 @dataclass
 class Case:
     """One model of one chapter at paper sizes: ``step(model)`` returns the loss of one
@@ -92,6 +95,14 @@ def _regression(n, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, generator=g) * 0.5
     return x, torch.sin(6 * x) + 0.1 * torch.randn(n, 1, generator=g)
+
+
+def _regression_case(chapter, name, model, objective, x, y, batch, predict=None):
+    """A network of one input batch (x, y): a step of ``objective``, the evaluation
+    its predictive mean on four inputs (``predict(m, x)[0]``; default: its output)."""
+    step = lambda m: objective(m, x, y)["loss"]  # noqa: E731
+    mean = (lambda m: m(x[:4])) if predict is None else (lambda m: predict(m, x[:4])[0])
+    return Case(chapter, name, model, step, mean, MEAN, 4, batch)
 
 
 def _classifier_cases(chapter, name, model, objective, batch, n_pred):
@@ -231,27 +242,17 @@ def _bbb_regression():
         **kw,
     )
     elbo = functools.partial(bbb.elbo_objective, n_data=S["n_train"])
-    mean = ((4, 1), torch.float32)
     return [
-        Case(
-            "bbb_regression",
-            "plain",
-            plain,
-            lambda m: mlp.nll_objective(m, x, y)["loss"],
-            lambda m: m(x[:4]),
-            mean,
-            4,
-            B,
-        ),
-        Case(
+        _regression_case("bbb_regression", "plain", plain, mlp.nll_objective, x, y, B),
+        _regression_case(
             "bbb_regression",
             "Bayes by Backprop",
             model,
-            lambda m: elbo(m, x, y)["loss"],
-            lambda m: predictive(m, x[:4], S["n_pred_samples"])[0],
-            mean,
-            4,
+            elbo,
+            x,
+            y,
             B,
+            functools.partial(predictive, n_samples=S["n_pred_samples"]),
         ),
     ]
 
@@ -380,7 +381,6 @@ def _laplace():
         [13, S["uci_hidden"], 1], likelihood="gaussian", learn_noise=True
     )  # Boston: 13 inputs
     xu, yu = torch.randn(S["batch_size"], 13), torch.randn(S["batch_size"], 1)
-    mean = ((4, 1), torch.float32)
     return [
         _classifier_cases(
             "laplace",
@@ -403,26 +403,10 @@ def _laplace():
             B,
             B,
         ),
-        Case(
-            "laplace",
-            "regression MAP",
-            reg,
-            lambda m: mlp.nll_objective(m, xr, yr)["loss"],
-            lambda m: m(xr[:4]),
-            mean,
-            4,
-            100,
+        _regression_case(
+            "laplace", "regression MAP", reg, mlp.nll_objective, xr, yr, 100
         ),
-        Case(
-            "laplace",
-            "UCI MAP",
-            uci,
-            lambda m: mlp.nll_objective(m, xu, yu)["loss"],
-            lambda m: m(xu[:4]),
-            mean,
-            4,
-            100,
-        ),
+        _regression_case("laplace", "UCI MAP", uci, mlp.nll_objective, xu, yu, 100),
     ]
 
 
@@ -534,15 +518,15 @@ def _dropout():
             "dropout", "sparse variational dropout", svd, sgvlb, S["svd_batch_size"], 0
         ),
         _classifier_cases("dropout", "Bayes by Backprop", bnet, elbo, B, 0),
-        Case(
+        _regression_case(
             "dropout",
             "MC dropout regression",
             reg,
-            lambda m: reg_gal(m, xr, yr)["loss"],
-            lambda m: mc(m, xr[:4], S["reg_mc_samples"])[0],
-            ((4, 1), torch.float32),
-            4,
+            reg_gal,
+            xr,
+            yr,
             500,
+            functools.partial(mc, n_samples=S["reg_mc_samples"]),
         ),
     ]
 

@@ -125,15 +125,9 @@ def test_scheduler_steps_per_epoch():
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     x, y, _ = linear_problem(100)
+    step_options = dict(optimizer=opt, scheduler=sched)
     train.fit(
-        model,
-        mse,
-        (x, y),
-        epochs=3,
-        batch_size=50,
-        optimizer=opt,
-        scheduler=sched,
-        progress=False,
+        model, mse, (x, y), epochs=3, batch_size=50, progress=False, **step_options
     )
     assert opt.param_groups[0]["lr"] == pytest.approx(0.125)
 
@@ -180,16 +174,8 @@ def test_a_passed_time_limit_warns_and_still_runs_every_epoch():
         g = torch.Generator().manual_seed(1)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            h = train.fit(
-                model,
-                mse,
-                (x, y),
-                epochs=3,
-                batch_size=10,
-                max_seconds=limit,
-                progress=False,
-                generator=g,
-            )
+            options = dict(epochs=3, batch_size=10, progress=False, generator=g)
+            h = train.fit(model, mse, (x, y), max_seconds=limit, **options)
         passed = [w for w in caught if "expected" in str(w.message)]
         assert len(passed) == (0 if limit is None else 1), [
             str(w.message) for w in caught
