@@ -169,6 +169,7 @@ def train_gan(
     gan: GAN,
     x: torch.Tensor,
     *,
+    # how long, and one step of the game (fit's first group, for two players)
     epochs: float,
     batch_size: int = 100,
     k: int = 1,
@@ -176,11 +177,13 @@ def train_gan(
     lr_g: float = 2e-4,
     betas: tuple[float, float] = (0.5, 0.999),
     saturating: bool = False,
+    # what the reader sees (a callback stands for fit's evaluation)
     callback: Callable[[GAN, int], None] | None = None,
     callback_every: int | None = None,
-    generator: torch.Generator | None = None,
     progress: bool | None = None,
     desc: str | None = None,
+    # its randomness
+    generator: torch.Generator | None = None,
 ) -> History:
     """Algorithm 1 of Goodfellow et al. (2014) with Adam: for every generator step,
     ``k`` discriminator steps, each on a fresh minibatch of ``x`` and of noise; one
