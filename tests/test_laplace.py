@@ -249,6 +249,13 @@ def test_errors():
         laplace.Laplace(model, likelihood="gaussian")
     with pytest.raises(ValueError, match="prior_precision must be"):
         laplace.Laplace(model, prior_precision=-1.0)
+    with pytest.raises(ValueError, match="one positive number, got a tensor of shape"):
+        laplace.Laplace(model, prior_precision=torch.ones(3))
+    with pytest.raises(ValueError, match="sigma_noise must be a positive, finite"):
+        laplace.Laplace(model, sigma_noise=float("nan"))
+    la = laplace.Laplace(model, prior_precision=torch.tensor([2.0]), sigma_noise=3)
+    assert la.prior_precision.dtype == torch.float64 and la.prior_precision.shape == ()
+    assert la.prior_precision == 2.0 and la.sigma_noise == 3.0
     with pytest.raises(RuntimeError, match="fit"):
         laplace.Laplace(model).log_marginal_likelihood()
     with pytest.raises(ValueError, match=r"\(N, outputs\)"):

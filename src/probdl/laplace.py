@@ -24,16 +24,10 @@ from torch import nn
 
 from . import laplace_curvature as curv
 from .mlp import map_objective  # noqa: F401  (its old home, for one release)
+from .priors import positive
 from .vi import LOG_2PI
 
 HESSIANS = ("full", "ggn", "diag", "kron")
-
-
-def _positive(name, value) -> torch.Tensor:
-    value = torch.as_tensor(value, dtype=torch.float64)
-    if value.numel() != 1 or not value > 0:
-        raise ValueError(f"{name} must be one positive number, got {value.tolist()}")
-    return value.reshape(())
 
 
 class Laplace:
@@ -76,8 +70,8 @@ class Laplace:
         if likelihood == "classification":
             sigma_noise = 1.0
         self.likelihood, self.hessian, self.subset = likelihood, hessian, subset
-        self.prior_precision = _positive("prior_precision", prior_precision)
-        self.sigma_noise = _positive("sigma_noise", sigma_noise)
+        self.prior_precision = torch.tensor(positive("prior_precision", prior_precision), dtype=torch.float64)
+        self.sigma_noise = torch.tensor(positive("sigma_noise", sigma_noise), dtype=torch.float64)
         self.model = model
         self.net = self._eig = self._chol = None
 

@@ -13,9 +13,13 @@ from .vi import kl_normal
 
 
 def positive(name: str, value) -> float:
+    """``value`` (a number or a one-element tensor) as a float, or a ValueError that names
+    it: the check of every scale and precision a model or a posterior is given."""
+    if torch.is_tensor(value) and value.numel() != 1:
+        raise ValueError(f"{name} must be one positive number, got a tensor of shape {tuple(value.shape)}")
     value = float(value)
     if not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive, finite scale; got {value}")
+        raise ValueError(f"{name} must be a positive, finite number; got {value}")
     return value
 
 
