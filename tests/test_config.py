@@ -187,3 +187,19 @@ def test_timer_measures_the_block(monkeypatch):
     with config.timer() as t:
         assert t.seconds is None  # not known inside the block
     assert t.seconds == 2.5
+
+
+def test_format_table_fits_the_column_and_keeps_every_value():
+    """The sizes a chapter prints fit the book's 88 columns: a long value is wrapped
+    under itself, and no character of it is lost."""
+    values = {"a": 1, "bb": 2.5, "long": list(range(60)), "c": "x"}
+    text = config.format_table(values)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 88 and len(lines) > 2
+    long = [line for line in lines if not line.startswith(("a ", "bb", "c "))]
+    assert "".join(line.strip() for line in long).replace(" ", "") == "long" + repr(
+        list(range(60))
+    ).replace(" ", "")
+    for chapter in ("bbb_mnist", "laplace", "inference_menu", "gan"):
+        table = config.format_table(config.sizes(chapter, "book"))
+        assert max(map(len, table.splitlines())) <= 88, chapter

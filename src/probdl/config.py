@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import os
 import random
+import textwrap
 import time
 from pathlib import Path
 
@@ -243,9 +244,10 @@ def describe(chapter: str | None = None, seed: int | None = None) -> dict:
     return info
 
 
-def format_table(values: dict, columns: int = 3, width: int = 100) -> str:
+def format_table(values: dict, columns: int = 3, width: int = 88) -> str:
     """``key  value`` pairs laid out in up to ``columns`` aligned columns no wider than ``width``
-    characters in all (long values get a row of their own)."""
+    characters in all (the book's column shows 88); a long value gets a row of its own, wrapped
+    under itself within ``width``."""
     cells = [(str(k), repr(v) if not isinstance(v, float) else f"{v:g}") for k, v in values.items()]
     short = [c for c in cells if len(c[0]) + len(c[1]) + 2 <= width // columns - 2]
     long = [c for c in cells if c not in short]
@@ -254,5 +256,7 @@ def format_table(values: dict, columns: int = 3, width: int = 100) -> str:
     ncol = max(1, min(columns, width // (kw + vw + 4)))
     rows = [short[i : i + ncol] for i in range(0, len(short), ncol)]
     lines = ["    ".join(f"{k:<{kw}}  {v:<{vw}}" for k, v in row).rstrip() for row in rows]
-    lines += [f"{k:<{kw}}  {v}" for k, v in long]
+    for k, v in long:
+        pad = max(kw, len(k)) + 2
+        lines += textwrap.wrap(v, width, initial_indent=f"{k:<{pad}}", subsequent_indent=" " * pad)
     return "\n".join(lines)
