@@ -110,12 +110,14 @@ RENDERED = """() => {
 }"""
 
 
-# Code blocks (cells and package code) that scroll sideways at the page's width, with
-# every dropdown open: the longest line of each (_assets/book/code.css fits 88).
+# Code blocks (cells and package code) and printed outputs that scroll sideways at the
+# page's width, with every dropdown open: the longest line of each
+# (_assets/book/code.css fits 88 characters; it wraps longer output, as JupyterLab).
 CODE_SCROLLS = """() => {
   document.querySelectorAll('details').forEach(d => { d.open = true; });
   const sel = ['ipython', 'python', 'default'].map(
-    k => `div[class*="highlight-${k}"] > div.highlight > pre`).join(', ');
+    k => `div[class*="highlight-${k}"] > div.highlight > pre`)
+    .concat(['div.cell_output div.output > div.highlight > pre']).join(', ');
   return [...document.querySelectorAll(sel)]
     .filter(e => e.scrollWidth > e.clientWidth + 1)
     .map(e => e.innerText.split('\\n')
@@ -164,7 +166,9 @@ def test_chapter_renders_offline_in_a_browser(browser, server, stem):
         assert r["solutions"] > 0, f"{stem}: exercises but no solution blocks"
     assert not errors, f"{stem}: console errors {errors}"
     assert not remote, f"{stem}: requests to the network {remote}"
-    assert not scrolls, f"{stem}: code wider than the column at 1280 px: {scrolls}"
+    assert not scrolls, (
+        f"{stem}: code or output wider than the column at 1280: {scrolls}"
+    )
     assert not wide_math, f"{stem}: formulas wider than the column at 1280: {wide_math}"
 
 
