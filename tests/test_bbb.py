@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, Normal, kl_divergence
 
-from probdl import bbb, bbb_tools, data, metrics, mlp, predictive, priors
+from probdl import bbb, bbb_tools, data, predictive, priors
 
 
 def test_closed_form_kl_against_torch_and_monte_carlo():
@@ -237,59 +237,6 @@ def test_closed_and_mc_objectives_agree_in_expectation():
     assert abs(mc.mean() - closed) < 4 * mc.std() / math.sqrt(500)
 
 
-def test_predictive_variance_vanishes_as_sigma_goes_to_zero():
-    torch.manual_seed(0)
-    x = torch.linspace(-1, 1, 7).reshape(-1, 1)
-    for lrt in (False, True):
-        model = bbb.BayesianMLP(
-            [1, 10, 1],
-            likelihood="gaussian",
-            init_sigma=1e-9,
-            local_reparameterization=lrt,
-        )
-        mean, var = predictive.predictive(model, x, n_samples=20)
-        assert var.max() < 1e-10
-        model.set_sample(False)
-        torch.testing.assert_close(mean, model(x), atol=1e-6, rtol=0)
-        wide = bbb.BayesianMLP(
-            [1, 10, 1],
-            likelihood="gaussian",
-            init_sigma=0.3,
-            local_reparameterization=lrt,
-        )
-        assert predictive.predictive(wide, x, n_samples=20)[1].min() > 1e-4
-    plain = mlp.PlainMLP([1, 10, 1], likelihood="gaussian")
-    x_many = torch.linspace(-3, 3, 1000).reshape(-1, 1)
-    assert (
-        predictive.predictive(plain, x_many, 7)[1].abs().max() == 0
-    )  # exactly, not up to rounding
-    plain.eval()
-    torch.testing.assert_close(
-        predictive.predictive(plain, x_many, 7)[0], plain(x_many).detach()
-    )
-    # the mean and variance against a direct computation over stored draws
-    model = bbb.BayesianMLP([1, 10, 1], likelihood="gaussian", init_sigma=0.3)
-    mean, var = predictive.predictive(
-        model, x, n_samples=50, generator=torch.Generator().manual_seed(5)
-    )
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        draws = torch.stack([model(x, g) for _ in range(50)]).double()
-    torch.testing.assert_close(mean, draws.mean(0).float())
-    torch.testing.assert_close(
-        var, draws.var(0, unbiased=False).float(), rtol=1e-4, atol=1e-7
-    )
-
-
-def test_predictive_probabilities_sum_to_one():
-    model = bbb.BayesianMLP([4, 6, 3], init_sigma=0.5)
-    mean, var = predictive.predictive(
-        model, torch.randn(5, 4), n_samples=10, batch_size=2
-    )
-    torch.testing.assert_close(mean.sum(-1), torch.ones(5))
-    assert (var >= 0).all() and model.layers[0].sample
-
-
 def test_manual_gradient_matches_autograd():
     torch.manual_seed(0)
     x = torch.rand(16, 1)
@@ -426,22 +373,6 @@ def test_errors():
         bbb_tools.prune_by_snr(cls, 1.0)
 
 
-def test_error_rate_of_mean_network_and_predictive():
-    torch.manual_seed(0)
-    model = bbb.BayesianMLP([4, 3], init_sigma=1e-8)
-    x = torch.randn(50, 4)
-    model.set_sample(False)
-    y = model(x).argmax(-1)
-    model.set_sample(True)
-    assert predictive.error_rate(model, x, y) == 0.0
-    assert predictive.error_rate(model, x, (y + 1) % 3, batch_size=7) == 100.0
-    assert predictive.error_rate(model, x, y, n_samples=3) == 0.0
-    assert model.layers[0].sample and model.training
-    torch.testing.assert_close(
-        metrics.entropy(torch.full((2, 4), 0.25)), torch.full((2,), math.log(4))
-    )
-
-
 def test_generator_makes_sampling_reproducible_and_leaves_the_global_state_alone():
     model = bbb.BayesianMLP([3, 4, 2], init_sigma=0.5)
     lrt = bbb.BayesianMLP([3, 4, 2], init_sigma=0.5, local_reparameterization=True)
@@ -554,18 +485,3 @@ def test_path_derivative_form_is_autograd_with_q_parameters_stopped():
                 - total[f"layers.{li}.{kind}_log_sigma"],
                 ei**2 - 1,
             )
-
-
-def test_moments_of_draws_are_the_population_mean_and_variance():
-    """predictive.moments: the mean and the population variance (divided by the number
-    of draws, the variance of the equal mixture of the draws) over every sample axis,
-    in the draws' dtype; the ensemble's predictive is it over its members."""
-    g = torch.Generator().manual_seed(0)
-    draws = torch.randn(7, 3, 5, 2, generator=g, dtype=torch.float64) * 2 + 1
-    mean, var = predictive.moments(draws, sample_dims=2)
-    flat = draws.reshape(21, 5, 2)
-    torch.testing.assert_close(mean, flat.mean(0))
-    torch.testing.assert_close(var, ((flat - flat.mean(0)) ** 2).sum(0) / 21)
-    assert mean.dtype == torch.float64 and var.shape == (5, 2)
-    with pytest.raises(ValueError, match="sample_dims"):
-        predictive.moments(draws, sample_dims=4)
