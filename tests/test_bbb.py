@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Categorical, MixtureSameFamily, Normal, kl_divergence
+from torch.distributions import Normal, kl_divergence
 
 from probdl import bbb, bbb_tools, data, predictive, priors
 
@@ -30,30 +30,6 @@ def test_closed_form_kl_against_torch_and_monte_carlo():
     draws = torch.tensor(draws, dtype=torch.float64)
     se = draws.std() / math.sqrt(len(draws))
     assert abs(draws.mean() - kl.item()) < 4 * se, (draws.mean(), kl, se)
-
-
-def test_scale_mixture_log_prob_against_formula_and_torch():
-    prior = priors.ScaleMixturePrior(0.25, math.exp(-1), math.exp(-7))
-    w = torch.linspace(-3, 3, 101, dtype=torch.float64)
-    s1, s2 = math.exp(-1), math.exp(-7)
-    direct = torch.log(
-        0.25 * torch.exp(-(w**2) / (2 * s1**2)) / (s1 * math.sqrt(2 * math.pi))
-        + 0.75 * torch.exp(-(w**2) / (2 * s2**2)) / (s2 * math.sqrt(2 * math.pi))
-    )
-    torch.testing.assert_close(prior.log_prob(w), direct)
-    torch.testing.assert_close(prior.log_prob(w), prior.dist(w).log_prob(w))
-    mix = MixtureSameFamily(
-        Categorical(probs=torch.tensor([0.25, 0.75], dtype=torch.float64)),
-        Normal(
-            torch.zeros(2, dtype=torch.float64),
-            torch.tensor([s1, s2], dtype=torch.float64),
-        ),
-    )
-    torch.testing.assert_close(
-        prior.log_prob(w.reshape(1, -1)), mix.log_prob(w.reshape(1, -1))
-    )
-    with pytest.raises(NotImplementedError, match="closed-form"):
-        prior.kl(w, w.abs() + 1)
 
 
 def test_log_q_is_the_gaussian_density_of_the_sampled_weights():
