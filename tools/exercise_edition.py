@@ -87,8 +87,8 @@ GRADED = {
     ),
     "bbbr-ex-e": _graded(
         "test_bbb.py::test_elbo_objective_against_torch_distributions "
-        "test_bbb.py::test_manual_gradient_matches_autograd "
-        "test_bbb.py::test_path_derivative_form_is_autograd_with_q_parameters_stopped "
+        "test_bbb_tools.py::test_manual_gradient_matches_autograd "
+        "test_bbb_tools.py::test_path_derivative_is_autograd_with_q_stopped "
         "test_bbb.py::test_minibatch_estimate_is_unbiased_for_the_full_data_objective "
         "test_bbb.py::test_closed_and_mc_objectives_agree_in_expectation",
         ("bbb_tools", "sigma * ei + (0.0 if path else 1.0)", "sigma * ei + 0.0"),
