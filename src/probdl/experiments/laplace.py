@@ -40,7 +40,7 @@ def valid_elbo(net: bbb.BayesianMLP, x, y, n_fit: int, n_samples: int = 20) -> f
     """The ELBO per example on held-out (x, y): the mean of E_q log p(y | x, w) over ``n_samples``
     weight draws, minus KL(q || p) / ``n_fit`` (the training ELBO's scaling)."""
     net.train()
-    g = torch.Generator().manual_seed(0)  # the same draws at every evaluation: a smooth curve
+    g = torch.Generator(x.device).manual_seed(0)  # the same draws at every call: a smooth curve
     with torch.no_grad():
         ll = torch.stack([net.log_likelihood(net(x, g), y).mean() for _ in range(n_samples)]).mean()
         return (ll - net.kl() / n_fit).item()
