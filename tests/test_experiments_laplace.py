@@ -138,3 +138,15 @@ def test_valid_elbo_draws_from_its_own_stream():
     with torch.no_grad():
         ll = torch.stack([net.log_likelihood(net(x, g), y).mean() for _ in range(20)])
     assert first == pytest.approx((ll.mean() - net.kl() / 100).item(), rel=1e-6)
+
+
+def test_run_uci_evaluates_each_split_with_a_text_progress_bar(capsys):
+    """One result per split, each seeded by its split; the bar is the package's text bar
+    on stderr (no notebook widget), and nothing is printed with progress=False."""
+    out = ex.run_uci("yacht", [0, 1], progress=True, **TINY)
+    assert len(out) == 2 and out[0]["scores"] != out[1]["scores"]
+    err = capsys.readouterr().err
+    assert "yacht" in err and "2/2" in err
+    again = ex.run_uci("yacht", [1], progress=False, **TINY)
+    assert capsys.readouterr().err == ""
+    assert again[0]["scores"] == out[1]["scores"]

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 import torch
-from tqdm.auto import tqdm
 
-from .. import bbb, data, mlp, predictive, priors, train
+from .. import bbb, config, data, mlp, predictive, priors, train
 from ..laplace import Laplace
 from ..mlp import map_objective
 
@@ -82,9 +80,9 @@ def _map_predictive(m):
 
 
 def _timed(seconds: dict, name: str, fn):
-    start = time.perf_counter()
-    out = fn()
-    seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+    with config.timer() as t:
+        out = fn()
+    seconds[name] = seconds.get(name, 0.0) + t.seconds
     return out
 
 
@@ -195,11 +193,16 @@ def evaluate_split(
 
 def run_uci(name: str, splits, root=None, progress: bool | None = None, **kwargs) -> list[dict]:
     """:func:`evaluate_split` on each split in ``splits`` of UCI set ``name``
-    (:func:`probdl.data.load_uci`), with a progress bar; keyword arguments go to it."""
-    out = []
-    for i in tqdm(list(splits), desc=name, disable=progress is False, leave=False):
-        xtr, ytr, xte, yte = data.load_uci(name, i, root=root)
-        out.append(evaluate_split(xtr, ytr, xte, yte, seed=i, **kwargs))
+    (:func:`probdl.data.load_uci`), with the package's text progress bar
+    (:func:`probdl.train.progress_bar`; ``progress=None``: unless ``config.quiet()``); keyword
+    arguments go to it."""
+    splits, out = list(splits), []
+    enabled = not config.quiet() if progress is None else progress
+    with train.progress_bar(len(splits), name, enabled) as bar:
+        for i in splits:
+            xtr, ytr, xte, yte = data.load_uci(name, i, root=root)
+            out.append(evaluate_split(xtr, ytr, xte, yte, seed=i, **kwargs))
+            bar.update()
     return out
 
 
